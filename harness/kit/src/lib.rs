@@ -1,0 +1,396 @@
+//! The node kit: everything a lab node needs besides the one idea its exercise teaches.
+//!
+//! An exercise's node binary is a few lines:
+//!
+//! ```no_run
+//! use axum::{Router, routing::get};
+//! use node_kit::{NodeContext, Routes};
+//!
+//! fn main() -> std::process::ExitCode {
+//!     node_kit::run(|ctx: NodeContext| async move {
+//!         let hello = format!("hello from {}", ctx.config.id);
+//!         Ok(Routes::new().public(Router::new().route("/hello", get(move || async { hello }))))
+//!     })
+//! }
+//! ```
+//!
+//! The map:
+//! - [`config`]: flags and environment variables, the peer list, the ready line's format.
+//! - [`run`] (this file): the node contract. It binds, prints the ready line, serves the
+//!   node's routes next to `GET /health` and `GET /metrics`, guards `/internal/*` with the
+//!   cluster cookie, limits request bodies, and ends the process on SIGTERM/SIGINT
+//!   (gracefully), on end of file on stdin (the harness that started it is gone) and on any
+//!   panic (let it crash).
+//! - [`error`]: the JSON error shape and a JSON extractor that uses it.
+//! - [`metrics`]: the Prometheus text endpoint and its middleware.
+//! - [`link`]: framed node-to-node connections over an HTTP/1.1 upgrade.
+//! - [`peer`]: the HTTP client for peers (timeout and cookie, no retries).
+//!
+//! The exact formats, once:
+//! - ready line on stdout: `READY id=<id> addr=<ip:port>` ([`config::ready_line`]);
+//! - internal routes need the header `x-lab-cookie: <cookie>` ([`COOKIE_HEADER`]);
+//! - errors are `{"error": "<code>", "message": "<sentence>"}` ([`error::ApiError`]);
+//! - `<binary> healthcheck <host:port>` exits 0 if that node is healthy, 1 otherwise.
+
+pub mod config;
+pub mod error;
+pub mod link;
+pub mod metrics;
+pub mod peer;
+
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, Request, State, WebSocketUpgrade};
+use axum::http::{HeaderMap, Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use clap::Parser;
+
+pub use config::{NodeConfig, Peers};
+pub use error::{ApiError, Json};
+pub use link::{Link, LinkClosed, LinkReceiver, LinkSender};
+pub use metrics::Metrics;
+pub use peer::PeerClient;
+
+/// The header that carries the cluster cookie on node-to-node requests.
+pub const COOKIE_HEADER: &str = "x-lab-cookie";
+
+/// The largest request body a node accepts; larger ones get 413 with the JSON error shape.
+pub const BODY_LIMIT: usize = 256 * 1024;
+
+/// How long a graceful shutdown may take before the process exits anyway (open links and
+/// long polls would otherwise hold it forever).
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(3);
+
+/// What a node's builder gets: its configuration and the shared services of the kit.
+#[derive(Clone)]
+pub struct NodeContext {
+    pub config: NodeConfig,
+    /// The address the node actually bound (port 0 resolved).
+    pub addr: SocketAddr,
+    /// HTTP client for peers, with the cookie set.
+    pub peers: PeerClient,
+    /// The registry behind `GET /metrics`; add the node's own figures here.
+    pub metrics: Metrics,
+}
+
+type LinkHandler = Arc<dyn Fn(Link) -> Pin<Box<dyn Future<Output = ()> + Send>> + Send + Sync>;
+
+/// The routes a node adds to the kit's.
+#[derive(Default)]
+pub struct Routes {
+    public: Router,
+    internal: Router,
+    link: Option<LinkHandler>,
+}
+
+impl Routes {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Routes for clients, served as given.
+    pub fn public(mut self, router: Router) -> Self {
+        self.public = self.public.merge(router);
+        self
+    }
+
+    /// Node-to-node routes, served under `/internal` and only with the cluster cookie:
+    /// `.route("/replicate", ..)` is reached as `/internal/replicate`.
+    pub fn internal(mut self, router: Router) -> Self {
+        self.internal = self.internal.merge(router);
+        self
+    }
+
+    /// Accepts framed links ([`Link::dial`] on the other side); `handler` runs once per link.
+    pub fn on_link<F, Fut>(mut self, handler: F) -> Self
+    where
+        F: Fn(Link) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        self.link = Some(Arc::new(move |link| Box::pin(handler(link))));
+        self
+    }
+}
+
+tokio::task_local! {
+    static SUPERVISED: ();
+}
+
+/// Runs `fut` as a supervised task: a panic inside it unwinds to its supervisor (the
+/// `JoinHandle` reports it) instead of ending the node. Everything else in a node lets it
+/// crash. Exercise 07 builds its supervisor on this.
+pub fn supervised<F: Future>(fut: F) -> impl Future<Output = F::Output> {
+    SUPERVISED.scope((), fut)
+}
+
+/// Parses the command line and runs the node; returns the process's exit code.
+///
+/// `build` gets the node's context once the address is bound and returns its routes (or a
+/// one-line reason it cannot start, e.g. an unreadable data directory).
+pub fn run<B, Fut>(build: B) -> ExitCode
+where
+    B: FnOnce(NodeContext) -> Fut,
+    Fut: Future<Output = Result<Routes, String>>,
+{
+    let cli = match config::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
+    if let Some(config::Command::Healthcheck { addr }) = cli.command {
+        return healthcheck(&addr);
+    }
+    let config = cli.config;
+    if let Err(reason) = config.validate() {
+        return fail(&reason);
+    }
+    if let Err(reason) = init_tracing(&config.log) {
+        return fail(&reason);
+    }
+    install_panic_hook(config.id.clone());
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
+    };
+    let result = runtime.block_on(serve(config, build));
+    // Background tasks (links, timers) must not keep the process alive after the server ends.
+    runtime.shutdown_timeout(Duration::from_millis(200));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(reason) => fail(&reason),
+    }
+}
+
+async fn serve<B, Fut>(config: NodeConfig, build: B) -> Result<(), String>
+where
+    B: FnOnce(NodeContext) -> Fut,
+    Fut: Future<Output = Result<Routes, String>>,
+{
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    if let Some(dir) = &config.data_dir {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
+    }
+    if config.cookie == config::DEV_COOKIE {
+        tracing::warn!("using the default development cookie; set --cookie off loopback");
+    }
+    let metrics = Metrics::default();
+    let ctx = NodeContext {
+        peers: PeerClient::new(config.peers.clone(), config.cookie.clone()),
+        metrics: metrics.clone(),
+        addr,
+        config: config.clone(),
+    };
+    let routes = build(ctx).await?;
+    let app = assemble(routes, config.id.clone(), config.cookie.clone(), metrics);
+
+    watch_stdin();
+    println!("{}", config::ready_line(&config.id, addr));
+    let _ = std::io::stdout().flush();
+    tracing::info!(id = %config.id, %addr, peers = %config.peers, "node ready");
+
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))?;
+    tracing::info!("node stopped");
+    Ok(())
+}
+
+/// The node's routes plus the kit's: health, metrics, the link upgrade, the cookie guard,
+/// JSON 404/405 answers, the body limit and request metrics.
+fn assemble(routes: Routes, id: String, cookie: String, metrics: Metrics) -> Router {
+    let mut internal = routes.internal;
+    if let Some(handler) = routes.link {
+        let upgrade = move |ws: WebSocketUpgrade| {
+            let handler = handler.clone();
+            async move { ws.on_upgrade(move |socket| handler(Link::accepted(socket))) }
+        };
+        internal = internal.route(
+            link::LINK_PATH.trim_start_matches("/internal"),
+            get(upgrade),
+        );
+    }
+    let internal = internal.layer(middleware::from_fn_with_state(Arc::new(cookie), require_cookie));
+    let kit = Router::new()
+        .route("/health", get(health).with_state(Arc::new(id)))
+        .route("/metrics", get(metrics::serve).with_state(metrics.clone()));
+    routes
+        .public
+        .merge(kit)
+        .nest("/internal", internal)
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn_with_state(metrics, metrics::track))
+}
+
+async fn health(State(id): State<Arc<String>>) -> impl IntoResponse {
+    Json(serde_json::json!({ "status": "ok", "id": *id }))
+}
+
+async fn not_found(method: Method, uri: Uri) -> ApiError {
+    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::new(
+        axum::http::StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not accept {method}", uri.path()),
+    )
+}
+
+async fn require_cookie(
+    State(cookie): State<Arc<String>>,
+    headers: HeaderMap,
+    req: Request,
+    next: Next,
+) -> Response {
+    let presented = headers.get(COOKIE_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+    if constant_time_eq(presented, cookie.as_bytes()) {
+        next.run(req).await
+    } else {
+        ApiError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "bad_cookie",
+            format!("internal routes need the cluster cookie in the {COOKIE_HEADER} header"),
+        )
+        .into_response()
+    }
+}
+
+/// Compares without an early exit, so response time does not leak how much of a guess was right.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Resolves on SIGTERM or SIGINT, then arms a watchdog so the process ends within
+/// [`SHUTDOWN_GRACE`] even if a connection never finishes.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
+    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+        _ = int.recv() => tracing::info!("SIGINT: shutting down"),
+    }
+    std::thread::spawn(|| {
+        std::thread::sleep(SHUTDOWN_GRACE);
+        eprintln!("shutdown took longer than {SHUTDOWN_GRACE:?}; exiting");
+        std::process::exit(0);
+    });
+}
+
+/// When stdin is a pipe (the harness holds its other end), its end of file means whoever
+/// started this node is gone, even if it was killed with SIGKILL: exit rather than linger as
+/// an orphan. A terminal, a file or /dev/null (containers) is left alone.
+fn watch_stdin() {
+    // SAFETY: fstat on fd 0 with a zeroed out-parameter has no other preconditions.
+    let is_pipe = unsafe {
+        let mut st: libc::stat = std::mem::zeroed();
+        libc::fstat(0, &mut st) == 0 && (st.st_mode & libc::S_IFMT) == libc::S_IFIFO
+    };
+    if !is_pipe {
+        return;
+    }
+    std::thread::spawn(|| {
+        let mut buf = [0u8; 256];
+        let mut stdin = std::io::stdin();
+        while matches!(stdin.read(&mut buf), Ok(n) if n > 0) {}
+        eprintln!("stdin closed: the process that started this node is gone; exiting");
+        std::process::exit(0);
+    });
+}
+
+/// Let it crash: a panic anywhere (a `todo!()` included) prints and ends the process at once,
+/// so a test sees a dead node with its panic line rather than a half-working one. Tasks run
+/// under [`supervised`] are the exception.
+fn install_panic_hook(id: String) {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        if SUPERVISED.try_with(|_| ()).is_ok() {
+            return;
+        }
+        eprintln!("node {id}: panicked; exiting (let it crash)");
+        std::process::exit(101);
+    }));
+}
+
+fn init_tracing(filter: &str) -> Result<(), String> {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_new(filter)
+        .map_err(|e| format!("--log {filter:?} is not a tracing filter: {e}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .init();
+    Ok(())
+}
+
+/// One line, no backtrace: bad configuration is the operator's to fix, not a bug.
+fn fail(reason: &str) -> ExitCode {
+    eprintln!("error: {reason}");
+    ExitCode::from(2)
+}
+
+/// `GET /health` over a plain socket with a 2 s budget; no runtime, no HTTP client needed.
+fn healthcheck(addr: &str) -> ExitCode {
+    match probe_health(addr) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("unhealthy: {addr}: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn probe_health(addr: &str) -> std::io::Result<()> {
+    use std::net::{TcpStream, ToSocketAddrs};
+    let timeout = Duration::from_secs(2);
+    let target = addr
+        .to_socket_addrs()?
+        .next()
+        .ok_or_else(|| std::io::Error::other("address resolves to nothing"))?;
+    let mut stream = TcpStream::connect_timeout(&target, timeout)?;
+    stream.set_read_timeout(Some(timeout))?;
+    stream.set_write_timeout(Some(timeout))?;
+    write!(stream, "GET /health HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head)?;
+    if head.starts_with(b"HTTP/1.") && &head[9..12] == b"200" {
+        Ok(())
+    } else {
+        Err(std::io::Error::other(format!(
+            "answered {:?}",
+            String::from_utf8_lossy(&head)
+        )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_comparison_needs_every_byte() {
+        assert!(constant_time_eq(b"secret", b"secret"));
+        assert!(!constant_time_eq(b"secret", b"secreT"));
+        assert!(!constant_time_eq(b"secret", b"secret2"));
+        assert!(!constant_time_eq(b"", b"secret"));
+    }
+}

@@ -1,0 +1,3 @@
+fn main() -> std::process::ExitCode {
+    node_kit::run(|_ctx| async move { Ok(node_kit::Routes::new()) })
+}
