@@ -1,3 +1,3 @@
-fn main() {
-    println!("lab: placeholder");
+fn main() -> std::process::ExitCode {
+    lab::main()
 }

@@ -1,0 +1,82 @@
+//! The `lab` command line, run as `cargo lab ...` (an alias in `.cargo/config.toml`).
+//!
+//! The map, one module per audience:
+//! - [`workshop`]: what attendees type: progress (no arguments), `check`, `hint`, `reset`,
+//!   `diff`, `solve`.
+//! - [`pipeline`]: what maintainers type: `generate` (exercises from solutions) and `verify`
+//!   (the gate that keeps every pair honest).
+//! - [`load`]: `load`, a standalone open-loop HTTP load generator.
+//! - [`scenario`]: `scenario list|run`, failure and load scenarios described as data.
+//! - [`demo`]: `demo`, the narrated instructor demos.
+//!
+//! The parser is public so the slide checker can parse every `cargo lab` command a deck shows.
+
+pub mod demo;
+pub mod load;
+pub mod pipeline;
+pub mod scenario;
+pub mod workshop;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo lab",
+    bin_name = "cargo lab",
+    about = "The scalability and reliability lab: where you are, what is next, and the tools to break things.",
+    after_help = "With no command: the exercises in order, how far you are, and what to do next."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run an exercise's tests with a short summary (default: the next unfinished one).
+    Check(workshop::CheckArgs),
+    /// Show the next hint for an exercise; one more each time you ask.
+    Hint(workshop::HintArgs),
+    /// Put an exercise back to its skeleton (your files are backed up first).
+    Reset(workshop::ExerciseArg),
+    /// Show your code next to the reference solution.
+    Diff(workshop::ExerciseArg),
+    /// Put the reference solution in place of your code (your files are backed up first).
+    Solve(workshop::ExerciseArg),
+    /// Maintainers: regenerate the exercise crates from the solutions.
+    Generate(pipeline::GenerateArgs),
+    /// Maintainers: check that every exercise and solution pair is honest.
+    Verify(pipeline::VerifyArgs),
+    /// Drive an HTTP endpoint at a fixed rate and report honest latency percentiles.
+    Load(load::LoadArgs),
+    /// List or run failure and load scenarios.
+    Scenario(scenario::ScenarioArgs),
+    /// Run a narrated instructor demo (default: the flagship one).
+    Demo(demo::DemoArgs),
+}
+
+/// Parses `std::env::args` and runs the command.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => workshop::status(),
+        Some(Command::Check(args)) => workshop::check(args),
+        Some(Command::Hint(args)) => workshop::hint(args),
+        Some(Command::Reset(args)) => workshop::reset(args),
+        Some(Command::Diff(args)) => workshop::diff(args),
+        Some(Command::Solve(args)) => workshop::solve(args),
+        Some(Command::Generate(args)) => pipeline::generate(args),
+        Some(Command::Verify(args)) => pipeline::verify(args),
+        Some(Command::Load(args)) => load::run(args),
+        Some(Command::Scenario(args)) => scenario::run(args),
+        Some(Command::Demo(args)) => demo::run(args),
+    }
+}
+
+/// For commands that are not built yet: says so and exits 2.
+pub(crate) fn not_built(what: &str) -> ExitCode {
+    eprintln!("lab: `{what}` is not built yet in this version of the lab");
+    ExitCode::from(2)
+}
