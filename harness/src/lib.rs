@@ -1,1 +1,4 @@
 //! The harness (placeholder while it is built).
+
+pub mod proxy;
+pub use proxy::{Proxy, ProxyStats};

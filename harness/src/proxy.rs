@@ -1,0 +1,1065 @@
+//! The fault proxy: one link of the lab's network, with a hand on the tap.
+//!
+//! A *link* is one direction of reachability: "n1 reaches n2" or "clients reach n2". The
+//! cluster starts one [`Proxy`] per link and gives the nodes the proxy addresses as their peers,
+//! so every byte between two nodes crosses exactly one proxy, and a restarted node on a new port
+//! is still reachable at the same address ([`Proxy::set_upstream`]). A link carries any number
+//! of TCP connections; each accepted connection gets one task that owns both sockets:
+//!
+//! ```text
+//!  client ──► reader ──► queue ──► writer ──► upstream      (bytes the link's caller sends)
+//!  client ◄── writer ◄── queue ◄── reader ◄── upstream      (the replies)
+//! ```
+//!
+//! A reader stamps each chunk with the delay in force when it arrived; a writer waits for that
+//! time, applies the link's current faults and writes. The queue is FIFO, so a chunk with less
+//! jitter waits behind its predecessor: jitter never reorders bytes. A full queue stops the
+//! reader, and TCP's own flow control pushes back on the sender.
+//!
+//! | fault | open connections | new connections |
+//! | --- | --- | --- |
+//! | [`cut`](Proxy::cut) | bytes and closes held both ways, delivered in order on heal | accepted, held before connecting upstream |
+//! | [`blackhole`](Proxy::blackhole) | bytes swallowed both ways; closes held until heal | same |
+//! | [`latency`](Proxy::latency) | each chunk delayed by latency + uniform[0, jitter], never reordered | same |
+//! | [`bandwidth`](Proxy::bandwidth) | each direction paced to the rate | same |
+//! | [`loss`](Proxy::loss) | untouched | with probability p, blackholed for life |
+//! | [`drop_response`](Proxy::drop_response) | untouched | with probability p, reset when the first reply byte would be delivered |
+//! | [`reset`](Proxy::reset) | reset (RST) both sides now | untouched |
+//! | upstream `None` | untouched | reset at once |
+//!
+//! Closes pass through promptly: a FIN is delivered after the bytes sent before it, an RST
+//! (or any socket error) resets the other side at once, or as soon as a cut or blackhole lifts.
+//! TCP cannot lose a single byte without breaking the stream, so loss is per connection.
+
+use std::fmt;
+use std::io;
+use std::net::{Ipv4Addr, Shutdown, SocketAddr};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::{RngExt, SeedableRng};
+use socket2::SockRef;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::runtime::Runtime;
+use tokio::sync::{mpsc, watch};
+use tokio::task::{AbortHandle, JoinSet};
+use tokio::time::Instant;
+
+/// Largest read, in bytes. One allocation of this size per chunk is the proxy's only copy.
+const CHUNK: usize = 16 * 1024;
+/// Chunks a direction may hold (512 KiB at most) before its reader stops and TCP pushes back.
+const QUEUE_CHUNKS: usize = 32;
+/// A rate-limited writer sends slices of this many seconds' worth of bytes, so pacing is smooth.
+const PACING_SLICE_SECS: u64 = 20; // 1/20 s
+
+/// The runtime every proxy runs on. It belongs to the harness, never to the caller: a test's
+/// own runtime may be single-threaded, busy or shutting down, and a link must keep flowing.
+pub(crate) fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("lab-proxy")
+            .enable_all()
+            .build()
+            .expect("the harness could not start its proxy runtime (out of threads?)")
+    })
+}
+
+/// A fault-injecting TCP proxy for one link. Dropping it stops the listener and closes every
+/// connection it carries.
+pub struct Proxy {
+    /// What the connection tasks share with this handle: faults, upstream, counters.
+    link: Arc<Link>,
+    /// The address the link's caller connects to; it never changes, whatever the upstream does.
+    addr: SocketAddr,
+    /// The accept loop. It owns every connection task (a `JoinSet`), so aborting it closes all.
+    accept: AbortHandle,
+}
+
+/// Counters of what the proxy did to connections, for tests and reports.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ProxyStats {
+    /// Connections accepted from the link's caller.
+    pub accepted: u64,
+    /// Connections blackholed for life by [`Proxy::loss`].
+    pub lost: u64,
+    /// Connections reset instead of delivering their reply, by [`Proxy::drop_response`].
+    pub dropped_responses: u64,
+    /// Connections reset because the upstream was `None` or refused the connection.
+    pub refused: u64,
+}
+
+/// The faults in force on a link. Connection tasks watch it, so a change reaches open
+/// connections at once.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+struct LinkFaults {
+    cut: bool,
+    blackhole: bool,
+    latency: Duration,
+    jitter: Duration,
+    /// Bytes per second, per direction, per connection.
+    bandwidth: Option<u64>,
+    /// Read when a connection is accepted, so they only ever touch new connections.
+    loss: f64,
+    drop_response: f64,
+    /// Bumped by [`Proxy::reset`]: a connection accepted under an older epoch resets itself.
+    resets: u64,
+}
+
+impl LinkFaults {
+    /// Whether anything can get through at all (a close, or an RST, waits for this).
+    fn passable(&self) -> bool {
+        !self.cut && !self.blackhole
+    }
+}
+
+/// The state shared by a [`Proxy`] handle and its tasks.
+struct Link {
+    name: String,
+    /// Where new connections go; `None` while the node is down.
+    upstream: Mutex<Option<SocketAddr>>,
+    faults: watch::Sender<LinkFaults>,
+    /// The link's one source of chance: same seed, same connections, same choices.
+    rng: Mutex<StdRng>,
+    accepted: AtomicU64,
+    lost: AtomicU64,
+    dropped_responses: AtomicU64,
+    refused: AtomicU64,
+    open: AtomicUsize,
+}
+
+/// What was decided for a connection when it was accepted.
+struct Fate {
+    /// Blackholed for life by `loss`.
+    lost: bool,
+    /// Reset on its first reply byte by `drop_response`.
+    drop_response: bool,
+    /// The reset epoch it was born in.
+    resets: u64,
+    /// Seeds of the two directions' jitter, drawn from the link's rng so a run replays.
+    jitter_seeds: [u64; 2],
+    /// Counts the connection in `open_connections` for as long as its task lives.
+    _open: OpenGuard,
+}
+
+/// How a connection ended, when it did not end with a close in both directions.
+enum End {
+    /// [`Proxy::reset`] was called: RST both sides.
+    Reset,
+    /// One side reset or failed: RST the other (once the link lets anything through).
+    PeerReset,
+    /// `drop_response` struck: RST the client, close the upstream.
+    DropResponse,
+}
+
+/// One chunk of a direction's byte stream. Empty `bytes` is the sender's FIN.
+struct Chunk {
+    /// When it may be delivered: arrival plus the delay in force then. `None`: no delay.
+    due: Option<Instant>,
+    bytes: Vec<u8>,
+}
+
+impl Proxy {
+    /// Binds 127.0.0.1 on a free port and starts serving on the harness's own runtime, with no
+    /// upstream yet (connections are reset until [`set_upstream`](Proxy::set_upstream)).
+    /// `name` appears in logs and errors (`"n1->n2"`, `"client->n2"`); `seed` drives loss,
+    /// drop_response and jitter. Works from plain code and from inside any tokio runtime.
+    pub fn start(name: &str, seed: u64) -> io::Result<Proxy> {
+        let context = |e: io::Error| {
+            io::Error::new(
+                e.kind(),
+                format!("proxy {name}: cannot listen on 127.0.0.1: {e}"),
+            )
+        };
+        let listener = listen().map_err(context)?;
+        let addr = listener.local_addr().map_err(context)?;
+        let rt = runtime();
+        let listener = {
+            let _inside = rt.enter(); // registers the socket with our runtime, not the caller's
+            TcpListener::from_std(listener).map_err(context)?
+        };
+        let link = Arc::new(Link {
+            name: name.to_string(),
+            upstream: Mutex::new(None),
+            faults: watch::Sender::new(LinkFaults::default()),
+            rng: Mutex::new(StdRng::seed_from_u64(seed)),
+            accepted: AtomicU64::new(0),
+            lost: AtomicU64::new(0),
+            dropped_responses: AtomicU64::new(0),
+            refused: AtomicU64::new(0),
+            open: AtomicUsize::new(0),
+        });
+        let accept = rt.spawn(accept_loop(link.clone(), listener)).abort_handle();
+        Ok(Proxy { link, addr, accept })
+    }
+
+    /// Where the link's caller connects.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    pub fn name(&self) -> &str {
+        &self.link.name
+    }
+
+    /// Where new connections go. `None` means the node is down: new connections are reset at
+    /// once. Connections already open keep their upstream.
+    pub fn set_upstream(&self, upstream: Option<SocketAddr>) {
+        *self.link.upstream.lock().unwrap() = upstream;
+    }
+
+    /// Partition: bytes are held (not lost) both ways on open connections, and new connections
+    /// are accepted but not connected upstream, until [`heal`](Proxy::heal). Like TCP
+    /// retransmitting through a short partition.
+    pub fn cut(&self) {
+        self.modify(|f| f.cut = true);
+    }
+
+    /// Undoes [`cut`](Proxy::cut) and [`blackhole`](Proxy::blackhole): held bytes flow again,
+    /// in order.
+    pub fn heal(&self) {
+        self.modify(|f| {
+            f.cut = false;
+            f.blackhole = false;
+        });
+    }
+
+    /// Bytes in both directions are swallowed while it lasts; connections stay open. A close
+    /// (FIN or RST) is held until heal, so no peer learns through the hole that the other left.
+    pub fn blackhole(&self) {
+        self.modify(|f| f.blackhole = true);
+    }
+
+    /// Delays each chunk, each direction, by `latency` plus uniform[0, `jitter`], without ever
+    /// reordering bytes. Applies to chunks read from now on. `ZERO, ZERO` turns it off.
+    pub fn latency(&self, latency: Duration, jitter: Duration) {
+        self.modify(|f| {
+            f.latency = latency;
+            f.jitter = jitter;
+        });
+    }
+
+    /// Limits each direction of each connection to `bytes_per_sec` (at least 1); `None` lifts it.
+    pub fn bandwidth(&self, bytes_per_sec: Option<u64>) {
+        self.modify(|f| f.bandwidth = bytes_per_sec.map(|rate| rate.max(1)));
+    }
+
+    /// Each new connection is blackholed for its whole life with probability `p` (seeded).
+    /// Its closes still pass, so a lost connection does not leak on the node (a real network
+    /// would time it out instead). `p` is clamped to [0, 1]; NaN counts as 0.
+    pub fn loss(&self, p: f64) {
+        self.modify(|f| f.loss = probability(p));
+    }
+
+    /// Each new connection, with probability `p` (seeded): the request passes, and when the
+    /// first reply bytes would reach the client, the client is reset (RST) instead and the
+    /// upstream connection closed. The request was applied, the reply lost. `p` is clamped to
+    /// [0, 1]; NaN counts as 0.
+    pub fn drop_response(&self, p: f64) {
+        self.modify(|f| f.drop_response = probability(p));
+    }
+
+    /// One shot: every connection open now is reset (RST to both sides), whatever else holds.
+    pub fn reset(&self) {
+        self.modify(|f| f.resets += 1);
+    }
+
+    /// Every fault off: heal, no latency, no bandwidth limit, no loss, no dropped responses.
+    pub fn clear(&self) {
+        self.modify(|f| {
+            *f = LinkFaults {
+                resets: f.resets,
+                ..LinkFaults::default()
+            }
+        });
+    }
+
+    /// Connections accepted and not yet closed, including those held by a cut.
+    pub fn open_connections(&self) -> usize {
+        self.link.open.load(Ordering::Relaxed)
+    }
+
+    pub fn stats(&self) -> ProxyStats {
+        let link = &self.link;
+        ProxyStats {
+            accepted: link.accepted.load(Ordering::Relaxed),
+            lost: link.lost.load(Ordering::Relaxed),
+            dropped_responses: link.dropped_responses.load(Ordering::Relaxed),
+            refused: link.refused.load(Ordering::Relaxed),
+        }
+    }
+
+    fn modify(&self, change: impl FnOnce(&mut LinkFaults)) {
+        self.link.faults.send_modify(change);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+    }
+}
+
+impl fmt::Debug for Proxy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Proxy")
+            .field("name", &self.link.name)
+            .field("addr", &self.addr)
+            .field("upstream", &*self.link.upstream.lock().unwrap())
+            .field("faults", &*self.link.faults.borrow())
+            .finish()
+    }
+}
+
+fn probability(p: f64) -> f64 {
+    if p.is_nan() { 0.0 } else { p.clamp(0.0, 1.0) }
+}
+
+/// A loopback listener with a backlog deep enough for a load generator's burst of connects.
+fn listen() -> io::Result<std::net::TcpListener> {
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
+    socket.listen(1024)?;
+    socket.set_nonblocking(true)?;
+    Ok(socket.into())
+}
+
+impl Link {
+    /// Registers a new connection and draws its fate, in accept order (that is what a seed
+    /// replays).
+    fn admit(self: &Arc<Self>) -> Fate {
+        self.accepted.fetch_add(1, Ordering::Relaxed);
+        self.open.fetch_add(1, Ordering::Relaxed);
+        let faults = *self.faults.borrow();
+        let mut rng = self.rng.lock().unwrap();
+        let fate = Fate {
+            lost: rng.random_bool(faults.loss),
+            drop_response: rng.random_bool(faults.drop_response),
+            resets: faults.resets,
+            jitter_seeds: [rng.random(), rng.random()],
+            _open: OpenGuard(self.clone()),
+        };
+        if fate.lost {
+            self.lost.fetch_add(1, Ordering::Relaxed);
+        }
+        fate
+    }
+}
+
+struct OpenGuard(Arc<Link>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+async fn accept_loop(link: Arc<Link>, listener: TcpListener) {
+    // Dropped with this task when the Proxy is dropped, which aborts every connection.
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((client, _)) => {
+                    let fate = link.admit();
+                    connections.spawn(carry(link.clone(), client, fate));
+                }
+                Err(e) => {
+                    // Out of file descriptors, most likely: back off instead of spinning.
+                    eprintln!("proxy {}: accept failed: {e}; retrying in 50 ms", link.name);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            Some(done) = connections.join_next(), if !connections.is_empty() => {
+                if let Err(e) = done
+                    && e.is_panic()
+                {
+                    eprintln!("proxy {}: a connection task panicked: {e}", link.name);
+                }
+            }
+        }
+    }
+}
+
+/// Carries one connection from accept to close.
+async fn carry(link: Arc<Link>, client: TcpStream, fate: Fate) {
+    let mut faults = link.faults.subscribe();
+    let reset = until(link.faults.subscribe(), move |f| f.resets != fate.resets);
+    tokio::pin!(reset);
+
+    // A cut holds new connections before they reach the node, as a partition would.
+    tokio::select! {
+        biased;
+        _ = &mut reset => return send_rst(client),
+        _ = until(&mut faults, |f| !f.cut) => {}
+    }
+    let Some(upstream_addr) = *link.upstream.lock().unwrap() else {
+        link.refused.fetch_add(1, Ordering::Relaxed);
+        return send_rst(client);
+    };
+    let upstream = tokio::select! {
+        biased;
+        _ = &mut reset => return send_rst(client),
+        connected = TcpStream::connect(upstream_addr) => match connected {
+            Ok(upstream) => upstream,
+            Err(_) => {
+                link.refused.fetch_add(1, Ordering::Relaxed);
+                return send_rst(client);
+            }
+        },
+    };
+    // Small requests and replies are the lab's traffic: never wait to fill a segment.
+    let _ = client.set_nodelay(true);
+    let _ = upstream.set_nodelay(true);
+
+    let end = tokio::select! {
+        biased;
+        _ = &mut reset => End::Reset,
+        carried = pump(&link, &client, &upstream, &fate) => match carried {
+            Ok(()) => return, // closed both ways: dropping the sockets finishes the close
+            Err(end) => end,
+        },
+    };
+    match end {
+        End::Reset => {}
+        End::PeerReset => {
+            if !fate.lost {
+                tokio::select! {
+                    biased;
+                    _ = &mut reset => {}
+                    _ = until(&mut faults, LinkFaults::passable) => {}
+                }
+            }
+        }
+        End::DropResponse => {
+            link.dropped_responses.fetch_add(1, Ordering::Relaxed);
+            return send_rst(client); // the upstream gets a plain close
+        }
+    }
+    send_rst(client);
+    send_rst(upstream);
+}
+
+/// Runs both directions until both have closed (`Ok`) or the connection must end (`Err`).
+async fn pump(
+    link: &Link,
+    client: &TcpStream,
+    upstream: &TcpStream,
+    fate: &Fate,
+) -> Result<(), End> {
+    let (to_upstream, from_client) = mpsc::channel(QUEUE_CHUNKS);
+    let (to_client, from_upstream) = mpsc::channel(QUEUE_CHUNKS);
+    let [seed_up, seed_down] = fate.jitter_seeds;
+    tokio::try_join!(
+        read(client, to_upstream, link.faults.subscribe(), seed_up),
+        write(
+            upstream,
+            from_client,
+            link.faults.subscribe(),
+            fate.lost,
+            false
+        ),
+        read(upstream, to_client, link.faults.subscribe(), seed_down),
+        write(
+            client,
+            from_upstream,
+            link.faults.subscribe(),
+            fate.lost,
+            fate.drop_response
+        ),
+    )?;
+    Ok(())
+}
+
+/// Reads chunks from `src` into the queue, stamped with their due time, up to and including
+/// the FIN.
+async fn read(
+    src: &TcpStream,
+    queue: mpsc::Sender<Chunk>,
+    faults: watch::Receiver<LinkFaults>,
+    jitter_seed: u64,
+) -> Result<(), End> {
+    // Seeded lazily: most links never see jitter.
+    let mut jitter: Option<StdRng> = None;
+    loop {
+        // Wait for room first, so a full queue leaves the bytes in the kernel: back pressure.
+        let Ok(room) = queue.reserve().await else {
+            return Ok(()); // the writer is gone, so the connection is ending anyway
+        };
+        let mut bytes = Vec::with_capacity(CHUNK);
+        read_chunk(src, &mut bytes)
+            .await
+            .map_err(|_| End::PeerReset)?;
+        let f = *faults.borrow();
+        let due = if f.latency.is_zero() && f.jitter.is_zero() {
+            None // the fast path: no clock, no timer
+        } else {
+            let rng = jitter.get_or_insert_with(|| StdRng::seed_from_u64(jitter_seed));
+            let spread = u64::try_from(f.jitter.as_nanos()).unwrap_or(u64::MAX);
+            let extra = Duration::from_nanos(rng.random_range(0..=spread));
+            Some(Instant::now() + f.latency + extra)
+        };
+        let fin = bytes.is_empty();
+        room.send(Chunk { due, bytes });
+        if fin {
+            return Ok(());
+        }
+    }
+}
+
+/// Delivers the queue's chunks to `dst` under the link's current faults.
+async fn write(
+    dst: &TcpStream,
+    mut queue: mpsc::Receiver<Chunk>,
+    mut faults: watch::Receiver<LinkFaults>,
+    lost: bool,
+    drop_response: bool,
+) -> Result<(), End> {
+    // When the bandwidth limit lets the next byte go.
+    let mut paced_until: Option<Instant> = None;
+    while let Some(chunk) = queue.recv().await {
+        if let Some(due) = chunk.due {
+            tokio::time::sleep_until(due).await;
+        }
+        if chunk.bytes.is_empty() {
+            // A FIN waits out a cut or blackhole, like one retransmitted until it gets through;
+            // a lost connection's FIN passes, or the node would keep it forever.
+            if !lost {
+                until(&mut faults, LinkFaults::passable).await;
+            }
+            SockRef::from(dst)
+                .shutdown(Shutdown::Write)
+                .map_err(|_| End::PeerReset)?;
+            return Ok(());
+        }
+        if lost {
+            continue;
+        }
+        let mut rest = &chunk.bytes[..];
+        while !rest.is_empty() {
+            let f = until(&mut faults, |f| !f.cut).await;
+            if f.blackhole {
+                break; // swallowed
+            }
+            if drop_response {
+                return Err(End::DropResponse);
+            }
+            let len = match f.bandwidth {
+                None => {
+                    paced_until = None;
+                    rest.len()
+                }
+                Some(rate) => {
+                    let now = Instant::now();
+                    let start = paced_until.map_or(now, |at| at.max(now));
+                    if start > now {
+                        tokio::time::sleep_until(start).await;
+                        continue; // faults may have changed while we slept
+                    }
+                    let slice = (rate / PACING_SLICE_SECS).clamp(1, CHUNK as u64) as usize;
+                    let len = rest.len().min(slice);
+                    paced_until = Some(start + Duration::from_secs_f64(len as f64 / rate as f64));
+                    len
+                }
+            };
+            write_all(dst, &rest[..len])
+                .await
+                .map_err(|_| End::PeerReset)?;
+            rest = &rest[len..];
+        }
+    }
+    Ok(()) // the reader stopped without a FIN: the connection is ending anyway
+}
+
+/// Reads what is there (up to the buffer's capacity); an empty buffer afterwards means FIN.
+async fn read_chunk(src: &TcpStream, bytes: &mut Vec<u8>) -> io::Result<()> {
+    loop {
+        match src.try_read_buf(bytes) {
+            Ok(_) => return Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => src.readable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+async fn write_all(dst: &TcpStream, mut bytes: &[u8]) -> io::Result<()> {
+    while !bytes.is_empty() {
+        match dst.try_write(bytes) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => bytes = &bytes[n..],
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => dst.writable().await?,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// Waits until the link's faults satisfy `ok`, and returns them.
+async fn until(
+    mut faults: impl std::borrow::BorrowMut<watch::Receiver<LinkFaults>>,
+    ok: impl Fn(&LinkFaults) -> bool,
+) -> LinkFaults {
+    let faults = faults.borrow_mut();
+    loop {
+        let f = *faults.borrow_and_update();
+        if ok(&f) {
+            return f;
+        }
+        if faults.changed().await.is_err() {
+            // The link is gone, so the proxy was dropped and this task is being aborted.
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Closes `stream` with an RST rather than a FIN: the peer sees "connection reset".
+fn send_rst(stream: TcpStream) {
+    let _ = SockRef::from(&stream).set_linger(Some(Duration::ZERO));
+    drop(stream);
+}
+
+#[cfg(test)]
+mod tests {
+    //! Each test shows the healthy path first, then the fault. Upstreams are small std servers
+    //! (a thread per connection); clients are blocking std sockets with read timeouts. Timing
+    //! bounds are wide on purpose: the lab runs on noisy 2-core laptops.
+
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpStream as StdStream;
+    use std::sync::atomic::AtomicUsize;
+    use std::time::Instant as StdInstant;
+
+    /// What a read on the client side saw.
+    #[derive(Debug, PartialEq)]
+    enum Seen {
+        Bytes(Vec<u8>),
+        Eof,
+        Reset,
+        Nothing,
+    }
+
+    /// An upstream on a free port that runs `serve` on each connection in its own thread.
+    fn server(serve: impl Fn(StdStream) + Send + Sync + 'static) -> SocketAddr {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let serve = Arc::new(serve);
+        std::thread::spawn(move || {
+            for conn in listener.incoming().flatten() {
+                let serve = serve.clone();
+                std::thread::spawn(move || serve(conn));
+            }
+        });
+        addr
+    }
+
+    fn echo(mut conn: StdStream) {
+        let mut buf = [0; 64 * 1024];
+        while let Ok(n @ 1..) = conn.read(&mut buf) {
+            if conn.write_all(&buf[..n]).is_err() {
+                return;
+            }
+        }
+    }
+
+    fn echo_server() -> SocketAddr {
+        server(echo)
+    }
+
+    fn proxy_to(upstream: SocketAddr, seed: u64) -> Proxy {
+        let proxy = Proxy::start("client->test", seed).unwrap();
+        proxy.set_upstream(Some(upstream));
+        proxy
+    }
+
+    fn connect(proxy: &Proxy) -> StdStream {
+        let conn = StdStream::connect(proxy.addr()).unwrap();
+        conn.set_nodelay(true).unwrap();
+        conn
+    }
+
+    /// Reads once, waiting at most `wait`.
+    fn seen(conn: &mut StdStream, wait: Duration) -> Seen {
+        conn.set_read_timeout(Some(wait)).unwrap();
+        let mut buf = [0; 64 * 1024];
+        match conn.read(&mut buf) {
+            Ok(0) => Seen::Eof,
+            Ok(n) => Seen::Bytes(buf[..n].to_vec()),
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                ) =>
+            {
+                Seen::Nothing
+            }
+            Err(e) if e.kind() == io::ErrorKind::ConnectionReset => Seen::Reset,
+            Err(e) => panic!("unexpected read error: {e}"),
+        }
+    }
+
+    /// Sends `msg` and waits (up to 5 s) for all of it to come back; returns the round trip.
+    fn round_trip(conn: &mut StdStream, msg: &[u8]) -> Duration {
+        let start = StdInstant::now();
+        conn.write_all(msg).unwrap();
+        conn.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let mut back = vec![0; msg.len()];
+        conn.read_exact(&mut back)
+            .unwrap_or_else(|e| panic!("no echo of {msg:?} within 5 s: {e}"));
+        assert_eq!(back, msg);
+        start.elapsed()
+    }
+
+    /// Waits up to 5 s for `done`, which polls the proxy's asynchronous side.
+    fn eventually(what: &str, done: impl Fn() -> bool) {
+        let deadline = StdInstant::now() + Duration::from_secs(5);
+        while !done() {
+            assert!(StdInstant::now() < deadline, "timed out waiting for {what}");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    #[test]
+    fn proxy_is_send_and_sync_and_clamps_probabilities() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<Proxy>();
+        assert_eq!(probability(f64::NAN), 0.0);
+        assert_eq!(probability(-1.0), 0.0);
+        assert_eq!(probability(7.0), 1.0);
+        assert_eq!(probability(0.25), 0.25);
+    }
+
+    #[test]
+    fn echoes_then_refuses_when_down_and_passes_closes() {
+        let proxy = proxy_to(echo_server(), 1);
+        let mut open = connect(&proxy);
+        round_trip(&mut open, b"hello");
+
+        proxy.set_upstream(None);
+        let mut refused = connect(&proxy);
+        let outcome = seen(&mut refused, Duration::from_secs(1));
+        assert!(
+            matches!(outcome, Seen::Reset | Seen::Eof),
+            "node down, new connection saw {outcome:?}"
+        );
+        round_trip(&mut open, b"still here"); // connections already open keep their upstream
+
+        let gone = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        proxy.set_upstream(Some(gone));
+        let mut refused = connect(&proxy);
+        let outcome = seen(&mut refused, Duration::from_secs(1));
+        assert!(
+            matches!(outcome, Seen::Reset | Seen::Eof),
+            "connect refused, client saw {outcome:?}"
+        );
+        assert_eq!(proxy.stats().refused, 2);
+
+        // An upstream that answers once and closes: its FIN reaches the client after the reply.
+        proxy.set_upstream(Some(server(|mut conn| {
+            let mut buf = [0; 16];
+            let n = conn.read(&mut buf).unwrap();
+            conn.write_all(&buf[..n]).unwrap();
+        })));
+        let mut closing = connect(&proxy);
+        round_trip(&mut closing, b"bye");
+        assert_eq!(seen(&mut closing, Duration::from_secs(1)), Seen::Eof);
+    }
+
+    #[test]
+    fn latency_slows_open_connections_and_lifts() {
+        let proxy = proxy_to(echo_server(), 2);
+        let mut conn = connect(&proxy);
+        let healthy = (0..5)
+            .map(|_| round_trip(&mut conn, b"ping"))
+            .min()
+            .unwrap();
+
+        let latency = Duration::from_millis(100);
+        proxy.latency(latency, Duration::ZERO);
+        let slow = round_trip(&mut conn, b"ping");
+        assert!(
+            slow >= 2 * latency,
+            "round trip {slow:?} with {latency:?} each way"
+        );
+        assert!(
+            slow < 2 * latency + Duration::from_millis(400),
+            "round trip {slow:?} with {latency:?} each way"
+        );
+
+        proxy.latency(Duration::ZERO, Duration::ZERO);
+        let fast = round_trip(&mut conn, b"ping");
+        assert!(
+            fast < latency,
+            "round trip {fast:?} after latency was lifted (healthy: {healthy:?})"
+        );
+    }
+
+    #[test]
+    fn jitter_varies_delay_but_never_reorders() {
+        let proxy = proxy_to(echo_server(), 3);
+        let mut conn = connect(&proxy);
+        round_trip(&mut conn, b"ping");
+
+        let (latency, jitter) = (Duration::from_millis(5), Duration::from_millis(20));
+        proxy.latency(latency, jitter);
+        let rtts: Vec<_> = (0..10).map(|_| round_trip(&mut conn, b"ping")).collect();
+        let (min, max) = (rtts.iter().min().unwrap(), rtts.iter().max().unwrap());
+        assert!(
+            *min >= 2 * latency,
+            "round trips {rtts:?} with {latency:?} each way"
+        );
+        assert!(
+            *max - *min >= Duration::from_millis(3),
+            "jitter {jitter:?} but round trips {rtts:?}"
+        );
+
+        // 2000 numbered messages in small bursts, so they cross as many chunks.
+        let mut writer = conn.try_clone().unwrap();
+        let sender = std::thread::spawn(move || {
+            for burst in (0..2000u32).collect::<Vec<_>>().chunks(10) {
+                for n in burst {
+                    writer.write_all(&n.to_be_bytes()).unwrap();
+                }
+                std::thread::sleep(Duration::from_micros(500));
+            }
+        });
+        let mut back = vec![0; 2000 * 4];
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        conn.read_exact(&mut back).unwrap();
+        sender.join().unwrap();
+        let order: Vec<u32> = back
+            .chunks(4)
+            .map(|b| u32::from_be_bytes(b.try_into().unwrap()))
+            .collect();
+        let first_wrong = order.iter().enumerate().find(|(i, n)| *i as u32 != **n);
+        assert_eq!(first_wrong, None, "messages came back out of order");
+    }
+
+    #[test]
+    fn cut_holds_bytes_and_new_connections_until_heal() {
+        let proxy = proxy_to(echo_server(), 4);
+        let mut open = connect(&proxy);
+        round_trip(&mut open, b"before");
+
+        proxy.cut();
+        open.write_all(b"held-open").unwrap();
+        assert_eq!(seen(&mut open, Duration::from_millis(300)), Seen::Nothing);
+        let mut new = connect(&proxy);
+        new.write_all(b"held-new").unwrap();
+        assert_eq!(seen(&mut new, Duration::from_millis(300)), Seen::Nothing);
+        eventually("the held connection to be accepted", || {
+            proxy.open_connections() == 2
+        });
+
+        proxy.heal();
+        for (conn, held) in [(&mut open, &b"held-open"[..]), (&mut new, &b"held-new"[..])] {
+            let mut back = vec![0; held.len()];
+            conn.set_read_timeout(Some(Duration::from_secs(2))).unwrap();
+            conn.read_exact(&mut back)
+                .expect("held bytes delivered after heal");
+            assert_eq!(back, held);
+        }
+    }
+
+    #[test]
+    fn blackhole_swallows_bytes_but_keeps_the_connection() {
+        let proxy = proxy_to(echo_server(), 5);
+        let mut conn = connect(&proxy);
+        round_trip(&mut conn, b"before");
+
+        proxy.blackhole();
+        conn.write_all(b"lost").unwrap();
+        assert_eq!(seen(&mut conn, Duration::from_millis(300)), Seen::Nothing);
+        conn.write_all(b"lost too").unwrap(); // still open: no RST came back
+        assert_eq!(seen(&mut conn, Duration::from_millis(100)), Seen::Nothing);
+
+        proxy.heal();
+        conn.write_all(b"after").unwrap();
+        assert_eq!(
+            seen(&mut conn, Duration::from_secs(2)),
+            Seen::Bytes(b"after".to_vec())
+        );
+    }
+
+    #[test]
+    fn loss_blackholes_a_seeded_share_of_new_connections() {
+        let proxy = proxy_to(echo_server(), 6);
+        round_trip(&mut connect(&proxy), b"ping");
+
+        proxy.loss(0.3);
+        let mut conns: Vec<_> = (0..200)
+            .map(|_| {
+                let mut conn = connect(&proxy);
+                conn.write_all(b"ping").unwrap();
+                conn.set_nonblocking(true).unwrap();
+                conn
+            })
+            .collect();
+        eventually("200 connections accepted", || proxy.stats().accepted == 201);
+        let lost = proxy.stats().lost as usize;
+        assert!(
+            (30..=90).contains(&lost),
+            "loss(0.3) blackholed {lost} of 200 connections"
+        );
+
+        // Every connection that was not lost answers; then the lost ones stay silent.
+        let mut answered = vec![false; conns.len()];
+        let mut poll = |answered: &mut Vec<bool>| {
+            for (conn, answered) in conns.iter_mut().zip(answered.iter_mut()) {
+                let mut buf = [0; 4];
+                if let Ok(4) = conn.read(&mut buf) {
+                    *answered = true;
+                }
+            }
+            answered.iter().filter(|a| **a).count()
+        };
+        let deadline = StdInstant::now() + Duration::from_secs(5);
+        while poll(&mut answered) < 200 - lost && StdInstant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        assert_eq!(
+            poll(&mut answered),
+            200 - lost,
+            "answers from 200 connections, {lost} lost"
+        );
+
+        proxy.loss(0.0);
+        for _ in 0..20 {
+            round_trip(&mut connect(&proxy), b"ping");
+        }
+        assert_eq!(proxy.stats().lost as usize, lost);
+    }
+
+    #[test]
+    fn drop_response_applies_the_request_and_resets_the_client() {
+        let requests = Arc::new(AtomicUsize::new(0));
+        let counted = requests.clone();
+        let upstream = server(move |mut conn| {
+            let mut buf = [0; 64];
+            if let Ok(n @ 1..) = conn.read(&mut buf) {
+                counted.fetch_add(1, Ordering::SeqCst);
+                let _ = conn.write_all(&buf[..n]);
+            }
+        });
+        let proxy = proxy_to(upstream, 7);
+        round_trip(&mut connect(&proxy), b"request");
+
+        proxy.drop_response(0.5);
+        let mut resets = 0;
+        for i in 0..200 {
+            let mut conn = connect(&proxy);
+            conn.write_all(b"request").unwrap();
+            match seen(&mut conn, Duration::from_secs(2)) {
+                Seen::Reset => resets += 1,
+                Seen::Bytes(reply) => assert_eq!(reply, b"request"),
+                other => panic!("request {i}: expected the reply or a reset, saw {other:?}"),
+            }
+        }
+        assert!(
+            (60..=140).contains(&resets),
+            "drop_response(0.5) reset {resets} of 200"
+        );
+        assert_eq!(proxy.stats().dropped_responses, resets);
+        assert_eq!(
+            requests.load(Ordering::SeqCst),
+            201,
+            "every request reaches the upstream"
+        );
+    }
+
+    #[test]
+    fn reset_resets_open_connections_only() {
+        let proxy = proxy_to(echo_server(), 8);
+        let mut open = connect(&proxy);
+        round_trip(&mut open, b"before");
+
+        proxy.reset();
+        let outcome = seen(&mut open, Duration::from_secs(1));
+        assert!(
+            matches!(outcome, Seen::Reset | Seen::Eof),
+            "after reset() the client saw {outcome:?}"
+        );
+        round_trip(&mut connect(&proxy), b"after");
+    }
+
+    #[test]
+    fn bandwidth_paces_each_direction() {
+        let proxy = proxy_to(echo_server(), 9);
+        let mut conn = connect(&proxy);
+        round_trip(&mut conn, b"before");
+
+        let send_200kb = |conn: &mut StdStream| {
+            let mut writer = conn.try_clone().unwrap();
+            let start = StdInstant::now();
+            let sender = std::thread::spawn(move || writer.write_all(&[7; 200_000]).unwrap());
+            let mut back = vec![0; 200_000];
+            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                .unwrap();
+            conn.read_exact(&mut back).unwrap();
+            sender.join().unwrap();
+            start.elapsed()
+        };
+        let unlimited = send_200kb(&mut conn);
+        proxy.bandwidth(Some(100_000));
+        let limited = send_200kb(&mut conn);
+        assert!(
+            limited >= Duration::from_millis(1500),
+            "200 KB at 100 KB/s took {limited:?}"
+        );
+        assert!(
+            limited > 3 * unlimited,
+            "limited {limited:?}, unlimited {unlimited:?}"
+        );
+    }
+
+    #[test]
+    fn clear_turns_every_fault_off() {
+        let proxy = proxy_to(echo_server(), 10);
+        proxy.cut();
+        proxy.blackhole();
+        proxy.latency(Duration::from_secs(5), Duration::from_secs(1));
+        proxy.bandwidth(Some(1));
+        proxy.loss(1.0);
+        proxy.drop_response(1.0);
+        proxy.clear();
+        let rtt = round_trip(&mut connect(&proxy), b"clear");
+        assert!(
+            rtt < Duration::from_secs(1),
+            "round trip {rtt:?} after clear()"
+        );
+        assert_eq!(proxy.stats().lost + proxy.stats().dropped_responses, 0);
+    }
+
+    #[test]
+    fn dropping_the_proxy_closes_its_connections() {
+        let proxy = proxy_to(echo_server(), 11);
+        let mut conn = connect(&proxy);
+        round_trip(&mut conn, b"before");
+        drop(proxy);
+        let outcome = seen(&mut conn, Duration::from_secs(1));
+        assert!(
+            matches!(outcome, Seen::Reset | Seen::Eof),
+            "after drop the client saw {outcome:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn starts_from_inside_a_callers_runtime() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let proxy = proxy_to(echo_server(), 12);
+        let mut conn = TcpStream::connect(proxy.addr()).await.unwrap();
+        conn.write_all(b"async").await.unwrap();
+        let mut back = [0; 5];
+        conn.read_exact(&mut back).await.unwrap();
+        assert_eq!(&back, b"async");
+        drop(proxy); // dropping inside a runtime is fine too
+    }
+}
