@@ -1,3 +1,107 @@
+//! The harness's own test node: the node contract and just enough behaviour to prove that every
+//! fault the harness injects really happens.
+//!
+//! - `POST /echo`: the body back.
+//! - `GET /slow/{ms}`: answers after `ms` milliseconds.
+//! - `GET /peers`: asks every peer `GET /internal/ping` (300 ms budget) and reports
+//!   `{"n2": "up", "n3": "down: ..."}`: the node's own view of who it can reach.
+//! - `GET /internal/ping`: `pong from <id>` (cookie required).
+//! - `PUT /data/{name}` and `GET /data/{name}`: a file in the data directory, to show that a
+//!   restarted node keeps it.
+//! - links: every frame is echoed back.
+//!
+//! Node-specific flag (after `--`): `--panic-on-start`, a stand-in for a skeleton's `todo!()`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::routing::{get, post};
+use node_kit::{ApiError, NodeContext, Routes};
+
 fn main() -> std::process::ExitCode {
-    node_kit::run(|_ctx| async move { Ok(node_kit::Routes::new()) })
+    node_kit::run(|ctx: NodeContext| async move {
+        if ctx.config.extra.iter().any(|a| a == "--panic-on-start") {
+            todo!("the test node was asked to panic on start");
+        }
+        if let Some(unknown) = ctx.config.extra.iter().find(|a| *a != "--panic-on-start") {
+            return Err(format!("unknown test-node flag {unknown:?} (known: --panic-on-start)"));
+        }
+        let data_dir = ctx.config.data_dir.clone();
+        let id = ctx.config.id.clone();
+        let public = Router::new()
+            .route("/echo", post(|body: Bytes| async move { body }))
+            .route("/slow/{ms}", get(slow))
+            .route("/peers", get(peers).with_state(ctx.clone()))
+            .route("/data/{name}", get(read_data).put(write_data).with_state(data_dir));
+        let internal = Router::new().route(
+            "/ping",
+            get(move || async move { format!("pong from {id}") }),
+        );
+        Ok(Routes::new().public(public).internal(internal).on_link(|link| async move {
+            let (sender, mut receiver) = link.split();
+            while let Some(frame) = receiver.recv().await {
+                if sender.send(frame).is_err() {
+                    break;
+                }
+            }
+        }))
+    })
+}
+
+async fn slow(Path(ms): Path<u64>) -> String {
+    tokio::time::sleep(Duration::from_millis(ms.min(60_000))).await;
+    format!("slept {ms} ms")
+}
+
+async fn peers(State(ctx): State<NodeContext>) -> axum::Json<serde_json::Value> {
+    let mut view = serde_json::Map::new();
+    for peer in ctx.peers.peers().ids() {
+        let request = ctx
+            .peers
+            .request(peer, axum::http::Method::GET, "/internal/ping")
+            .expect("listed peer")
+            .timeout(Duration::from_millis(300));
+        let state = match request.send().await {
+            Ok(r) if r.status().is_success() => "up".to_string(),
+            Ok(r) => format!("down: HTTP {}", r.status()),
+            Err(e) => format!("down: {}", if e.is_timeout() { "timeout".to_string() } else { e.to_string() }),
+        };
+        view.insert(peer.to_string(), state.into());
+    }
+    axum::Json(view.into())
+}
+
+fn data_file(dir: &Option<PathBuf>, name: &str) -> Result<PathBuf, ApiError> {
+    let dir = dir
+        .as_ref()
+        .ok_or_else(|| ApiError::bad_request("this node has no --data-dir"))?;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        return Err(ApiError::bad_request(format!(
+            "{name:?} is not a file name (letters, digits, '-', '_')"
+        )));
+    }
+    Ok(dir.join(name))
+}
+
+async fn write_data(
+    State(dir): State<Option<PathBuf>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<&'static str, ApiError> {
+    let path = data_file(&dir, &name)?;
+    std::fs::write(&path, &body).map_err(|e| ApiError::internal(e.to_string()))?;
+    Ok("stored")
+}
+
+async fn read_data(
+    State(dir): State<Option<PathBuf>>,
+    Path(name): Path<String>,
+) -> Result<Bytes, ApiError> {
+    let path = data_file(&dir, &name)?;
+    std::fs::read(&path)
+        .map(Bytes::from)
+        .map_err(|_| ApiError::not_found(format!("no data named {name}")))
 }

@@ -1,0 +1,128 @@
+//! No node outlives the process that started it, however that process ends.
+//!
+//! This test binary (`harness = false`) runs itself as a child that starts a cluster, then:
+//! - `panic`: panics mid-run (the cluster's drop must kill the nodes);
+//! - `sigint`: is interrupted with SIGINT, as by Ctrl-C (the reaper must kill them);
+//! - `sigkill`: is killed with SIGKILL, so nothing runs in it (the nodes must notice the end
+//!   of file on their stdin and exit by themselves).
+//!
+//! Each case first shows the nodes are really running, then that none is left.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use harness::Cluster;
+
+const TEST_NODE: &str = env!("CARGO_BIN_EXE_test-node");
+
+fn main() {
+    match std::env::var("ORPHAN_CHILD").as_deref() {
+        Ok(mode) => child(mode),
+        Err(_) => parent(),
+    }
+}
+
+fn child(mode: &str) {
+    let cluster = Cluster::builder(TEST_NODE).nodes(3).start().expect("cluster starts");
+    println!("UP {}", cluster.run_dir().display());
+    let mut line = String::new();
+    std::io::stdin().read_line(&mut line).unwrap();
+    if mode == "panic" {
+        panic!("deliberate panic with a cluster running");
+    }
+    std::thread::sleep(Duration::from_secs(60));
+    eprintln!("child was never stopped");
+    std::process::exit(3);
+}
+
+fn parent() {
+    let mut failed = Vec::new();
+    for mode in ["panic", "sigint", "sigkill"] {
+        let started = Instant::now();
+        match case(mode) {
+            Ok(()) => println!("test orphans::{mode} ... ok ({:?})", started.elapsed()),
+            Err(why) => {
+                println!("test orphans::{mode} ... FAILED: {why}");
+                failed.push(mode);
+            }
+        }
+    }
+    println!("orphans: {} passed, {} failed", 3 - failed.len(), failed.len());
+    if !failed.is_empty() {
+        std::process::exit(1);
+    }
+}
+
+fn case(mode: &str) -> Result<(), String> {
+    let runs = std::env::temp_dir().join(format!("lab-orphans-{}-{mode}", std::process::id()));
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env("ORPHAN_CHILD", mode)
+        .env("LAB_RUNS_DIR", &runs)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("cannot run the child: {e}"))?;
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).map_err(|e| e.to_string())?;
+    if !line.starts_with("UP ") {
+        let _ = child.kill();
+        return Err(format!("the child did not start its cluster: {line:?}"));
+    }
+    let running = processes_mentioning(&runs);
+    if running.len() != 3 {
+        let _ = child.kill();
+        return Err(format!("expected 3 running nodes, found {running:?}"));
+    }
+
+    let pid = child.id() as i32;
+    match mode {
+        "panic" => child.stdin.as_mut().unwrap().write_all(b"go\n").map_err(|e| e.to_string())?,
+        // SAFETY: kill has no memory-safety preconditions.
+        "sigint" => unsafe {
+            libc::kill(pid, libc::SIGINT);
+        },
+        _ => unsafe {
+            libc::kill(pid, libc::SIGKILL);
+        },
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        return Err(format!("the child should have failed, it exited {status}"));
+    }
+
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left = processes_mentioning(&runs);
+        if left.is_empty() {
+            let _ = std::fs::remove_dir_all(&runs);
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            for pid in &left {
+                // SAFETY: as above; clean up what the test found so it leaks nothing itself.
+                unsafe { libc::kill(*pid, libc::SIGKILL) };
+            }
+            return Err(format!("nodes still alive 5 s after the child ended: {left:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Live processes whose command line mentions `dir` (nodes get their data directory there).
+fn processes_mentioning(dir: &Path) -> Vec<i32> {
+    let needle = dir.to_string_lossy().into_owned();
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
+            && String::from_utf8_lossy(&cmdline).contains(&needle)
+        {
+            found.push(pid);
+        }
+    }
+    found
+}
