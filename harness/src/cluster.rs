@@ -72,7 +72,13 @@ impl fmt::Display for ClusterError {
         match self {
             ClusterError::BadRequest(why) => write!(f, "{why}"),
             ClusterError::Io(why) => write!(f, "{why}"),
-            ClusterError::Node { id, what, panic, log, tail } => {
+            ClusterError::Node {
+                id,
+                what,
+                panic,
+                log,
+                tail,
+            } => {
                 writeln!(f, "node {id} {what}")?;
                 if let Some(panic) = panic {
                     writeln!(f, "  panic: {panic}")?;
@@ -218,13 +224,18 @@ impl Cluster {
 
         let mut seed = spec.seed;
         let mut next_seed = || {
-            seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             seed
         };
         let mut links = BTreeMap::new();
         let mut clients = BTreeMap::new();
         for to in &ids {
-            clients.insert(to.clone(), Proxy::start(&format!("client->{to}"), next_seed()).map_err(io)?);
+            clients.insert(
+                to.clone(),
+                Proxy::start(&format!("client->{to}"), next_seed()).map_err(io)?,
+            );
             for from in ids.iter().filter(|from| *from != to) {
                 let proxy = Proxy::start(&format!("{from}->{to}"), next_seed()).map_err(io)?;
                 links.insert((from.clone(), to.clone()), proxy);
@@ -278,7 +289,10 @@ impl Cluster {
     /// The node's own address, bypassing every proxy; `None` while it is down.
     pub fn direct_addr(&self, id: &str) -> Option<SocketAddr> {
         let nodes = self.lock_nodes();
-        nodes.get(id).and_then(|n| n.process.as_ref()).map(|r| r.addr)
+        nodes
+            .get(id)
+            .and_then(|n| n.process.as_ref())
+            .map(|r| r.addr)
     }
 
     /// The proxy `from` uses to reach `to`. Faults set on it are one-way: they affect the
@@ -309,7 +323,9 @@ impl Cluster {
     pub fn cut(&self, a: &str, b: &str) -> Result<(), ClusterError> {
         self.check_ids(&[a, b])?;
         if a == b {
-            return Err(ClusterError::BadRequest(format!("cannot cut {a} from itself")));
+            return Err(ClusterError::BadRequest(format!(
+                "cannot cut {a} from itself"
+            )));
         }
         self.link(a, b).cut();
         self.link(b, a).cut();
@@ -428,7 +444,10 @@ impl Cluster {
                 Ok(Some(status)) => break status,
                 _ if Instant::now() >= deadline => {
                     let _ = reaper::signal_group(pgid, libc::SIGKILL);
-                    break running.child.wait().map_err(|e| ClusterError::Io(e.to_string()))?;
+                    break running
+                        .child
+                        .wait()
+                        .map_err(|e| ClusterError::Io(e.to_string()))?;
                 }
                 _ => std::thread::sleep(Duration::from_millis(5)),
             }
@@ -472,7 +491,10 @@ impl Cluster {
             if let Some(running) = node.process.as_mut()
                 && let Ok(Some(status)) = running.child.try_wait()
             {
-                return Err(node_error(node, &format!("exited unexpectedly ({})", describe(status))));
+                return Err(node_error(
+                    node,
+                    &format!("exited unexpectedly ({})", describe(status)),
+                ));
             }
         }
         Ok(())
@@ -574,7 +596,9 @@ impl Cluster {
             .open(&log_path)
             .map_err(|e| ClusterError::Io(format!("cannot open {}: {e}", log_path.display())))?;
         let offset = log.metadata().map(|m| m.len()).unwrap_or(0);
-        let log_err = log.try_clone().map_err(|e| ClusterError::Io(e.to_string()))?;
+        let log_err = log
+            .try_clone()
+            .map_err(|e| ClusterError::Io(e.to_string()))?;
         let mut command = Command::new(&self.spec.bin);
         command
             .arg("--id")
@@ -638,7 +662,10 @@ impl Cluster {
                     None => None,
                 };
                 if let Some(status) = exited {
-                    let err = node_error(node, &format!("exited before it was ready ({})", describe(status)));
+                    let err = node_error(
+                        node,
+                        &format!("exited before it was ready ({})", describe(status)),
+                    );
                     self.reap(node, libc::SIGKILL, "exited");
                     return Err(err);
                 }
@@ -660,7 +687,10 @@ impl Drop for Cluster {
     fn drop(&mut self) {
         let panicking = std::thread::panicking();
         if panicking {
-            eprintln!("\n=== cluster state at the failure ===\n{}", self.diagnose());
+            eprintln!(
+                "\n=== cluster state at the failure ===\n{}",
+                self.diagnose()
+            );
         }
         let mut nodes = self.lock_nodes();
         for node in nodes.values_mut() {
@@ -700,14 +730,21 @@ fn new_run_dir() -> Result<PathBuf, ClusterError> {
     let parent = std::env::var_os("LAB_RUNS_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| std::env::temp_dir().join("lab-runs"));
-    let millis = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_millis();
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
     let dir = parent.join(format!(
         "{millis}-{}-{}",
         std::process::id(),
         COUNT.fetch_add(1, Ordering::Relaxed)
     ));
-    std::fs::create_dir_all(&dir)
-        .map_err(|e| ClusterError::Io(format!("cannot create run directory {}: {e}", dir.display())))?;
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        ClusterError::Io(format!(
+            "cannot create run directory {}: {e}",
+            dir.display()
+        ))
+    })?;
     Ok(dir)
 }
 

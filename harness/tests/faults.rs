@@ -10,25 +10,38 @@ use node_kit::Link;
 use support::*;
 
 fn cluster() -> Cluster {
-    Cluster::builder(TEST_NODE).nodes(3).seed(7).start().expect("3 test nodes start")
+    Cluster::builder(TEST_NODE)
+        .nodes(3)
+        .seed(7)
+        .start()
+        .expect("3 test nodes start")
 }
 
 #[test]
 fn a_partition_separates_groups_and_heal_joins_them() {
     let c = cluster();
     let view = peer_view(c.addr("n1"));
-    assert!(is_up(&view, "n2") && is_up(&view, "n3"), "healthy: n1 sees everyone: {view}");
+    assert!(
+        is_up(&view, "n2") && is_up(&view, "n3"),
+        "healthy: n1 sees everyone: {view}"
+    );
 
     c.partition(&[&["n1", "n2"], &["n3"]]).unwrap();
     let n1 = peer_view(c.addr("n1"));
     let n3 = peer_view(c.addr("n3"));
     assert!(is_up(&n1, "n2"), "n1 and n2 are on the same side: {n1}");
-    assert!(!is_up(&n1, "n3"), "n1 must not reach n3 across the partition: {n1}");
+    assert!(
+        !is_up(&n1, "n3"),
+        "n1 must not reach n3 across the partition: {n1}"
+    );
     assert!(!is_up(&n3, "n1") && !is_up(&n3, "n2"), "n3 is alone: {n3}");
 
     c.heal();
     let view = peer_view(c.addr("n3"));
-    assert!(is_up(&view, "n1") && is_up(&view, "n2"), "healed: n3 sees everyone: {view}");
+    assert!(
+        is_up(&view, "n1") && is_up(&view, "n2"),
+        "healed: n3 sees everyone: {view}"
+    );
 }
 
 #[test]
@@ -40,8 +53,14 @@ fn a_one_way_cut_blocks_only_the_connections_one_side_opens() {
     c.link("n1", "n2").cut();
     let n1 = peer_view(c.addr("n1"));
     let n2 = peer_view(c.addr("n2"));
-    assert!(!is_up(&n1, "n2"), "n1's own connections to n2 are cut: {n1}");
-    assert!(is_up(&n2, "n1"), "connections n2 opens to n1 are untouched: {n2}");
+    assert!(
+        !is_up(&n1, "n2"),
+        "n1's own connections to n2 are cut: {n1}"
+    );
+    assert!(
+        is_up(&n2, "n1"),
+        "connections n2 opens to n1 are untouched: {n2}"
+    );
     assert!(is_up(&n1, "n3"), "other links are untouched: {n1}");
 }
 
@@ -59,25 +78,39 @@ fn latency_shows_in_round_trips_on_an_already_open_connection() {
         "100 ms each way must add about 200 ms to a round trip on the open connection: \
          {before:?} before, {during:?} during"
     );
-    assert!(during < Duration::from_secs(2), "latency, not an outage: {during:?}");
+    assert!(
+        during < Duration::from_secs(2),
+        "latency, not an outage: {during:?}"
+    );
 
     c.client_link("n1").latency(Duration::ZERO, Duration::ZERO);
     let after = median_rtt(&mut conn, 5);
-    assert!(after < during / 2, "removing latency brings round trips back: {after:?}");
+    assert!(
+        after < during / 2,
+        "removing latency brings round trips back: {after:?}"
+    );
 }
 
 #[test]
 fn jitter_never_reorders_frames_on_a_link() {
     let c = cluster();
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(async {
         let addr = c.addr("n2").to_string();
         let link = Link::dial(&addr, c.cookie()).await.expect("link to n2");
         let (sender, mut receiver) = link.split();
         sender.send("hello").unwrap();
-        assert_eq!(receiver.recv().await.as_deref(), Some("hello"), "healthy echo");
+        assert_eq!(
+            receiver.recv().await.as_deref(),
+            Some("hello"),
+            "healthy echo"
+        );
 
-        c.client_link("n2").latency(Duration::from_millis(2), Duration::from_millis(15));
+        c.client_link("n2")
+            .latency(Duration::from_millis(2), Duration::from_millis(15));
         let started = Instant::now();
         for i in 0..300 {
             sender.send(i.to_string()).unwrap();
@@ -100,7 +133,9 @@ fn a_blackholed_link_times_out_while_the_connection_stays_open() {
     assert_eq!(conn.get("/health").unwrap().0, 200);
 
     c.client_link("n1").blackhole();
-    let err = conn.get("/health").expect_err("a blackholed request must not be answered");
+    let err = conn
+        .get("/health")
+        .expect_err("a blackholed request must not be answered");
     assert!(is_timeout(&err), "expected a timeout, got {err:?}");
     // Still open: no end of file, no reset, and writes are accepted.
     conn.stream().set_nonblocking(true).unwrap();
@@ -114,7 +149,11 @@ fn a_blackholed_link_times_out_while_the_connection_stays_open() {
 
     c.client_link("n1").heal();
     let mut fresh = Conn::open(c.addr("n1"), Duration::from_secs(5)).unwrap();
-    assert_eq!(fresh.get("/health").unwrap().0, 200, "after heal, new connections work");
+    assert_eq!(
+        fresh.get("/health").unwrap().0,
+        200,
+        "after heal, new connections work"
+    );
 }
 
 #[test]
@@ -144,7 +183,10 @@ fn loss_blackholes_about_its_share_of_new_connections() {
 #[test]
 fn drop_response_applies_the_request_but_loses_the_reply() {
     let c = cluster();
-    assert_eq!(request(c.addr("n1"), "PUT", "/data/warmup", "x").unwrap().0, 200);
+    assert_eq!(
+        request(c.addr("n1"), "PUT", "/data/warmup", "x").unwrap().0,
+        200
+    );
 
     c.client_link("n1").drop_response(0.5);
     let tries = 60;
@@ -157,12 +199,19 @@ fn drop_response_applies_the_request_but_loses_the_reply() {
         }
     }
     let share = dropped as f64 / tries as f64;
-    assert!((0.25..=0.75).contains(&share), "drop_response(0.5) dropped {dropped} of {tries}");
+    assert!(
+        (0.25..=0.75).contains(&share),
+        "drop_response(0.5) dropped {dropped} of {tries}"
+    );
 
     c.client_link("n1").clear();
     for i in 0..tries {
         let (status, body) = get(c.addr("n1"), &format!("/data/k{i}")).unwrap();
-        assert_eq!((status, body.as_str()), (200, "v"), "request k{i} was applied");
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "v"),
+            "request k{i} was applied"
+        );
     }
 }
 
@@ -181,12 +230,21 @@ fn a_killed_node_is_refused_directly_reset_through_its_proxy_and_noticed() {
     let started = Instant::now();
     let err = get(c.addr("n2"), "/health").expect_err("nothing behind the proxy");
     assert!(is_closed(&err), "closed or reset, not a hang: {err:?}");
-    let err = open.get("/health").expect_err("the open connection died with the node");
+    let err = open
+        .get("/health")
+        .expect_err("the open connection died with the node");
     assert!(is_closed(&err), "closed or reset, not a hang: {err:?}");
-    assert!(started.elapsed() < Duration::from_secs(1), "promptly: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "promptly: {:?}",
+        started.elapsed()
+    );
 
     let view = peer_view(c.addr("n1"));
-    assert!(!is_up(&view, "n2") && is_up(&view, "n3"), "n1 notices n2 is gone: {view}");
+    assert!(
+        !is_up(&view, "n2") && is_up(&view, "n3"),
+        "n1 notices n2 is gone: {view}"
+    );
 }
 
 #[test]
@@ -196,14 +254,23 @@ fn a_paused_node_keeps_its_socket_but_answers_nothing_until_resumed() {
     assert_eq!(get(direct, "/health").unwrap().0, 200);
 
     c.pause("n2").unwrap();
-    let mut conn = Conn::open(direct, Duration::from_millis(500)).expect("the socket still accepts");
-    let err = conn.get("/health").expect_err("a paused node answers nothing");
+    let mut conn =
+        Conn::open(direct, Duration::from_millis(500)).expect("the socket still accepts");
+    let err = conn
+        .get("/health")
+        .expect_err("a paused node answers nothing");
     assert!(is_timeout(&err), "a hang, not a refusal: {err:?}");
-    assert!(!is_up(&peer_view(c.addr("n1")), "n2"), "peers see it as unresponsive");
+    assert!(
+        !is_up(&peer_view(c.addr("n1")), "n2"),
+        "peers see it as unresponsive"
+    );
 
     c.resume("n2").unwrap();
     conn.set_timeout(Duration::from_secs(5));
-    let (status, _) = Conn::open(direct, Duration::from_secs(5)).unwrap().get("/health").unwrap();
+    let (status, _) = Conn::open(direct, Duration::from_secs(5))
+        .unwrap()
+        .get("/health")
+        .unwrap();
     assert_eq!(status, 200, "resumed, it answers again");
 }
 
@@ -216,7 +283,10 @@ fn a_restarted_node_keeps_its_data_and_its_proxy_address() {
     c.restart("n2").unwrap();
     assert_eq!(c.addr("n2"), addr, "clients keep the same address");
     assert_eq!(get(addr, "/data/note").unwrap(), (200, "kept".to_string()));
-    assert!(is_up(&peer_view(c.addr("n1")), "n2"), "peers reach it at the same address");
+    assert!(
+        is_up(&peer_view(c.addr("n1")), "n2"),
+        "peers reach it at the same address"
+    );
 }
 
 #[test]
@@ -234,7 +304,11 @@ fn a_node_that_panics_fails_the_wait_at_once_with_its_panic_line() {
         "the error must show the panic line:\n{text}"
     );
     assert!(text.contains("node n1"), "and name the node:\n{text}");
-    assert!(started.elapsed() < Duration::from_secs(5), "at once: {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "at once: {:?}",
+        started.elapsed()
+    );
 }
 
 #[test]

@@ -25,7 +25,10 @@ fn main() {
 }
 
 fn child(mode: &str) {
-    let cluster = Cluster::builder(TEST_NODE).nodes(3).start().expect("cluster starts");
+    let cluster = Cluster::builder(TEST_NODE)
+        .nodes(3)
+        .start()
+        .expect("cluster starts");
     println!("UP {}", cluster.run_dir().display());
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).unwrap();
@@ -49,7 +52,11 @@ fn parent() {
             }
         }
     }
-    println!("orphans: {} passed, {} failed", 3 - failed.len(), failed.len());
+    println!(
+        "orphans: {} passed, {} failed",
+        3 - failed.len(),
+        failed.len()
+    );
     if !failed.is_empty() {
         std::process::exit(1);
     }
@@ -80,7 +87,12 @@ fn case(mode: &str) -> Result<(), String> {
 
     let pid = child.id() as i32;
     match mode {
-        "panic" => child.stdin.as_mut().unwrap().write_all(b"go\n").map_err(|e| e.to_string())?,
+        "panic" => child
+            .stdin
+            .as_mut()
+            .unwrap()
+            .write_all(b"go\n")
+            .map_err(|e| e.to_string())?,
         // SAFETY: kill has no memory-safety preconditions.
         "sigint" => unsafe {
             libc::kill(pid, libc::SIGINT);
@@ -106,7 +118,9 @@ fn case(mode: &str) -> Result<(), String> {
                 // SAFETY: as above; clean up what the test found so it leaks nothing itself.
                 unsafe { libc::kill(*pid, libc::SIGKILL) };
             }
-            return Err(format!("nodes still alive 5 s after the child ended: {left:?}"));
+            return Err(format!(
+                "nodes still alive 5 s after the child ended: {left:?}"
+            ));
         }
         std::thread::sleep(Duration::from_millis(50));
     }
@@ -117,7 +131,9 @@ fn processes_mentioning(dir: &Path) -> Vec<i32> {
     let needle = dir.to_string_lossy().into_owned();
     let mut found = Vec::new();
     for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
         if let Ok(cmdline) = std::fs::read(entry.path().join("cmdline"))
             && String::from_utf8_lossy(&cmdline).contains(&needle)
         {

@@ -126,7 +126,8 @@ impl fmt::Display for Peers {
 pub fn parse_id(s: &str) -> Result<String, String> {
     let ok = !s.is_empty()
         && s.len() <= 64
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
     if ok {
         Ok(s.to_string())
     } else {
@@ -203,14 +204,17 @@ mod tests {
             ("n 2=a:1", "not a node id"),
         ] {
             let err = parse_peers(input).unwrap_err();
-            assert!(err.contains(says), "{input:?} gave {err:?}, expected {says:?}");
+            assert!(
+                err.contains(says),
+                "{input:?} gave {err:?}, expected {says:?}"
+            );
         }
     }
 
     #[test]
     fn own_id_among_peers_is_rejected() {
-        let err = NodeConfig::try_parse_from(["node", "--id", "n1", "--peers", "n1=a:1"])
-            .unwrap_err();
+        let err =
+            NodeConfig::try_parse_from(["node", "--id", "n1", "--peers", "n1=a:1"]).unwrap_err();
         assert!(err.contains("own id"), "{err}");
     }
 

@@ -156,7 +156,10 @@ where
         return fail(&reason);
     }
     install_panic_hook(config.id.clone());
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the async runtime: {e}")),
     };
@@ -222,7 +225,10 @@ fn assemble(routes: Routes, id: String, cookie: String, metrics: Metrics) -> Rou
             get(upgrade),
         );
     }
-    let internal = internal.layer(middleware::from_fn_with_state(Arc::new(cookie), require_cookie));
+    let internal = internal.layer(middleware::from_fn_with_state(
+        Arc::new(cookie),
+        require_cookie,
+    ));
     let kit = Router::new()
         .route("/health", get(health).with_state(Arc::new(id)))
         .route("/metrics", get(metrics::serve).with_state(metrics.clone()));
@@ -258,7 +264,10 @@ async fn require_cookie(
     req: Request,
     next: Next,
 ) -> Response {
-    let presented = headers.get(COOKIE_HEADER).map(|v| v.as_bytes()).unwrap_or_default();
+    let presented = headers
+        .get(COOKIE_HEADER)
+        .map(|v| v.as_bytes())
+        .unwrap_or_default();
     if constant_time_eq(presented, cookie.as_bytes()) {
         next.run(req).await
     } else {

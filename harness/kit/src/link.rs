@@ -96,7 +96,10 @@ impl Link {
             .header("connection", "Upgrade")
             .header("upgrade", "websocket")
             .header("sec-websocket-version", "13")
-            .header("sec-websocket-key", tungstenite::handshake::client::generate_key())
+            .header(
+                "sec-websocket-key",
+                tungstenite::handshake::client::generate_key(),
+            )
             .header(COOKIE_HEADER, cookie)
             .body(())
             .map_err(io::Error::other)?;
@@ -110,21 +113,29 @@ impl Link {
                 ),
                 other => io::Error::other(other),
             })?;
-        Ok(pump(socket, |m| match m {
-            tungstenite::Message::Text(t) => Incoming::Frame(t.as_str().to_string()),
-            tungstenite::Message::Close(_) => Incoming::Closed,
-            _ => Incoming::Control,
-        }, |text| tungstenite::Message::Text(text.into())))
+        Ok(pump(
+            socket,
+            |m| match m {
+                tungstenite::Message::Text(t) => Incoming::Frame(t.as_str().to_string()),
+                tungstenite::Message::Close(_) => Incoming::Closed,
+                _ => Incoming::Control,
+            },
+            |text| tungstenite::Message::Text(text.into()),
+        ))
     }
 
     /// Wraps the server side of an accepted upgrade.
     pub(crate) fn accepted(socket: axum::extract::ws::WebSocket) -> Link {
         use axum::extract::ws::Message;
-        pump(socket, |m| match m {
-            Message::Text(t) => Incoming::Frame(t.as_str().to_string()),
-            Message::Close(_) => Incoming::Closed,
-            _ => Incoming::Control,
-        }, |text| Message::Text(text.into()))
+        pump(
+            socket,
+            |m| match m {
+                Message::Text(t) => Incoming::Frame(t.as_str().to_string()),
+                Message::Close(_) => Incoming::Closed,
+                _ => Incoming::Control,
+            },
+            |text| Message::Text(text.into()),
+        )
     }
 
     pub fn split(self) -> (LinkSender, LinkReceiver) {
@@ -176,5 +187,8 @@ where
         }
         // Dropping `in_tx` ends the receiver; dropping `out_rx` makes every send fail.
     });
-    Link { sender: LinkSender(out_tx), receiver: LinkReceiver(in_rx) }
+    Link {
+        sender: LinkSender(out_tx),
+        receiver: LinkReceiver(in_rx),
+    }
 }

@@ -53,7 +53,10 @@ impl Metrics {
     /// Adds `by` to the counter `name` (created at 0), e.g. `carts_added_total`.
     pub fn add(&self, name: &str, by: f64) {
         let mut custom = self.0.custom.lock().unwrap_or_else(|e| e.into_inner());
-        custom.entry(name.to_string()).or_insert((Kind::Counter, 0.0)).1 += by;
+        custom
+            .entry(name.to_string())
+            .or_insert((Kind::Counter, 0.0))
+            .1 += by;
     }
 
     /// Sets the gauge `name`, e.g. `dedup_table_entries`.
@@ -69,7 +72,9 @@ impl Metrics {
 
     fn record(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut routes = self.0.routes.lock().unwrap_or_else(|e| e.into_inner());
-        let stats = routes.entry((method.to_string(), route.to_string())).or_default();
+        let stats = routes
+            .entry((method.to_string(), route.to_string()))
+            .or_default();
         *stats.by_status.entry(status).or_default() += 1;
         stats.count += 1;
         stats.sum_seconds += seconds;
@@ -118,8 +123,16 @@ impl Metrics {
                 "node_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}",
                 stats.count
             );
-            let _ = writeln!(out, "node_request_duration_seconds_sum{{{labels}}} {}", stats.sum_seconds);
-            let _ = writeln!(out, "node_request_duration_seconds_count{{{labels}}} {}", stats.count);
+            let _ = writeln!(
+                out,
+                "node_request_duration_seconds_sum{{{labels}}} {}",
+                stats.sum_seconds
+            );
+            let _ = writeln!(
+                out,
+                "node_request_duration_seconds_count{{{labels}}} {}",
+                stats.count
+            );
         }
         drop(routes);
         out.push_str("# HELP node_in_flight_requests Requests being served now (queue depth).\n");

@@ -29,7 +29,11 @@ impl PeerClient {
             .no_proxy()
             .build()
             .expect("a plain HTTP client builds");
-        PeerClient { http, peers, cookie }
+        PeerClient {
+            http,
+            peers,
+            cookie,
+        }
     }
 
     pub fn peers(&self) -> &Peers {

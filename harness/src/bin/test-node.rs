@@ -27,7 +27,9 @@ fn main() -> std::process::ExitCode {
             todo!("the test node was asked to panic on start");
         }
         if let Some(unknown) = ctx.config.extra.iter().find(|a| *a != "--panic-on-start") {
-            return Err(format!("unknown test-node flag {unknown:?} (known: --panic-on-start)"));
+            return Err(format!(
+                "unknown test-node flag {unknown:?} (known: --panic-on-start)"
+            ));
         }
         let data_dir = ctx.config.data_dir.clone();
         let id = ctx.config.id.clone();
@@ -35,19 +37,25 @@ fn main() -> std::process::ExitCode {
             .route("/echo", post(|body: Bytes| async move { body }))
             .route("/slow/{ms}", get(slow))
             .route("/peers", get(peers).with_state(ctx.clone()))
-            .route("/data/{name}", get(read_data).put(write_data).with_state(data_dir));
+            .route(
+                "/data/{name}",
+                get(read_data).put(write_data).with_state(data_dir),
+            );
         let internal = Router::new().route(
             "/ping",
             get(move || async move { format!("pong from {id}") }),
         );
-        Ok(Routes::new().public(public).internal(internal).on_link(|link| async move {
-            let (sender, mut receiver) = link.split();
-            while let Some(frame) = receiver.recv().await {
-                if sender.send(frame).is_err() {
-                    break;
+        Ok(Routes::new()
+            .public(public)
+            .internal(internal)
+            .on_link(|link| async move {
+                let (sender, mut receiver) = link.split();
+                while let Some(frame) = receiver.recv().await {
+                    if sender.send(frame).is_err() {
+                        break;
+                    }
                 }
-            }
-        }))
+            }))
     })
 }
 
@@ -67,7 +75,14 @@ async fn peers(State(ctx): State<NodeContext>) -> axum::Json<serde_json::Value> 
         let state = match request.send().await {
             Ok(r) if r.status().is_success() => "up".to_string(),
             Ok(r) => format!("down: HTTP {}", r.status()),
-            Err(e) => format!("down: {}", if e.is_timeout() { "timeout".to_string() } else { e.to_string() }),
+            Err(e) => format!(
+                "down: {}",
+                if e.is_timeout() {
+                    "timeout".to_string()
+                } else {
+                    e.to_string()
+                }
+            ),
         };
         view.insert(peer.to_string(), state.into());
     }
@@ -78,7 +93,11 @@ fn data_file(dir: &Option<PathBuf>, name: &str) -> Result<PathBuf, ApiError> {
     let dir = dir
         .as_ref()
         .ok_or_else(|| ApiError::bad_request("this node has no --data-dir"))?;
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+    if name.is_empty()
+        || !name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
         return Err(ApiError::bad_request(format!(
             "{name:?} is not a file name (letters, digits, '-', '_')"
         )));

@@ -23,7 +23,9 @@ impl Conn {
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(timeout))?;
         stream.set_write_timeout(Some(timeout))?;
-        Ok(Conn { reader: BufReader::new(stream) })
+        Ok(Conn {
+            reader: BufReader::new(stream),
+        })
     }
 
     pub fn stream(&self) -> &TcpStream {
@@ -45,7 +47,10 @@ impl Conn {
         stream.write_all(body.as_bytes())?;
         let mut status_line = String::new();
         if self.reader.read_line(&mut status_line)? == 0 {
-            return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed",
+            ));
         }
         let status: u16 = status_line
             .split_whitespace()
@@ -56,7 +61,10 @@ impl Conn {
         loop {
             let mut line = String::new();
             if self.reader.read_line(&mut line)? == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "closed in headers"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "closed in headers",
+                ));
             }
             let line = line.trim_end();
             if line.is_empty() {
@@ -87,7 +95,12 @@ impl Conn {
 }
 
 /// One request on a fresh connection.
-pub fn request(addr: SocketAddr, method: &str, path: &str, body: &str) -> io::Result<(u16, String)> {
+pub fn request(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    body: &str,
+) -> io::Result<(u16, String)> {
     Conn::open(addr, Duration::from_secs(5))?.request(method, path, body)
 }
 
@@ -126,5 +139,8 @@ pub fn is_closed(err: &io::Error) -> bool {
 }
 
 pub fn is_timeout(err: &io::Error) -> bool {
-    matches!(err.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut)
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
 }
