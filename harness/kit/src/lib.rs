@@ -143,7 +143,14 @@ where
 {
     let cli = match config::Cli::try_parse() {
         Ok(cli) => cli,
-        Err(e) => e.exit(),
+        Err(e) if !e.use_stderr() => e.exit(), // --help and --version
+        // One line, not clap's usage block: the operator sees exactly what to fix.
+        Err(e) => {
+            let text = e.to_string();
+            let line = text.lines().next().unwrap_or("bad arguments");
+            eprintln!("{line} (see --help)");
+            return ExitCode::from(2);
+        }
     };
     if let Some(config::Command::Healthcheck { addr }) = cli.command {
         return healthcheck(&addr);
@@ -239,6 +246,7 @@ fn assemble(routes: Routes, id: String, cookie: String, metrics: Metrics) -> Rou
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(middleware::from_fn(reject_oversize))
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
 }
 
@@ -256,6 +264,24 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
         "method_not_allowed",
         format!("{} does not accept {method}", uri.path()),
     )
+}
+
+/// Refuses a body whose declared length is over [`BODY_LIMIT`] before reading any of it.
+/// Bodies without a length (chunked) are cut off by `DefaultBodyLimit` as they arrive.
+async fn reject_oversize(headers: HeaderMap, req: Request, next: Next) -> Response {
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    match declared {
+        Some(len) if len > BODY_LIMIT => ApiError::new(
+            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is {len} bytes; this node accepts at most {BODY_LIMIT}"),
+        )
+        .into_response(),
+        _ => next.run(req).await,
+    }
 }
 
 async fn require_cookie(

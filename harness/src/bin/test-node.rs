@@ -2,6 +2,7 @@
 //! fault the harness injects really happens.
 //!
 //! - `POST /echo`: the body back.
+//! - `POST /note`: a JSON `{"text": ...}` back, for the kit's bad-input answers.
 //! - `GET /slow/{ms}`: answers after `ms` milliseconds.
 //! - `GET /peers`: asks every peer `GET /internal/ping` (300 ms budget) and reports
 //!   `{"n2": "up", "n3": "down: ..."}`: the node's own view of who it can reach.
@@ -35,6 +36,7 @@ fn main() -> std::process::ExitCode {
         let id = ctx.config.id.clone();
         let public = Router::new()
             .route("/echo", post(|body: Bytes| async move { body }))
+            .route("/note", post(note))
             .route("/slow/{ms}", get(slow))
             .route("/peers", get(peers).with_state(ctx.clone()))
             .route(
@@ -57,6 +59,16 @@ fn main() -> std::process::ExitCode {
                 }
             }))
     })
+}
+
+#[derive(serde::Deserialize, serde::Serialize)]
+#[serde(deny_unknown_fields)]
+struct Note {
+    text: String,
+}
+
+async fn note(node_kit::Json(note): node_kit::Json<Note>) -> node_kit::Json<Note> {
+    node_kit::Json(note)
 }
 
 async fn slow(Path(ms): Path<u64>) -> String {

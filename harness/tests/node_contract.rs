@@ -1,0 +1,178 @@
+//! The node contract (harness/kit), checked on the test node: configuration errors, the
+//! cookie, bad input, metrics, the healthcheck mode and graceful shutdown.
+
+mod support;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use harness::Cluster;
+use support::*;
+
+/// Runs the node binary with `args` and returns (exit code, stderr).
+fn run_node(args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(TEST_NODE)
+        .args(args)
+        .output()
+        .expect("the test node runs");
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn bad_configuration_exits_non_zero_with_one_clear_line() {
+    for (args, says) in [
+        (vec!["--peers", "n2"], "not id=host:port"),
+        (vec!["--peers", "n2=a:1,n2=b:2"], "appears twice"),
+        (vec!["--id", "n1", "--peers", "n1=a:1"], "own id"),
+        (
+            vec!["--listen", "203.0.113.1:1"],
+            "cannot listen on 203.0.113.1:1",
+        ),
+        (vec!["--id", "bad id"], "not a node id"),
+        (vec!["--log", "=[="], "not a tracing filter"),
+    ] {
+        let (code, stderr) = run_node(&args);
+        assert_eq!(code, Some(2), "{args:?} must exit 2, stderr: {stderr}");
+        let lines: Vec<&str> = stderr.lines().filter(|l| !l.trim().is_empty()).collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "{args:?} must explain itself in one line: {stderr}"
+        );
+        assert!(
+            lines[0].contains(says),
+            "{args:?}: expected {says:?} in {stderr:?}"
+        );
+        assert!(
+            !stderr.contains("panicked"),
+            "bad configuration is not a panic: {stderr}"
+        );
+    }
+}
+
+#[test]
+fn internal_routes_need_the_cookie() {
+    let c = Cluster::builder(TEST_NODE).nodes(1).start().unwrap();
+    let addr = c.addr("n1");
+    let mut conn = Conn::open(addr, Duration::from_secs(5)).unwrap();
+    let (status, body) = conn.get("/internal/ping").unwrap();
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("\"error\":\"bad_cookie\""), "{body}");
+
+    let with_cookie = format!(
+        "GET /internal/ping HTTP/1.1\r\nhost: lab\r\nx-lab-cookie: {}\r\n\r\n",
+        c.cookie()
+    );
+    use std::io::Write;
+    let mut raw = std::net::TcpStream::connect(addr).unwrap();
+    raw.write_all(with_cookie.as_bytes()).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut buf = [0u8; 512];
+    let n = std::io::Read::read(&mut raw, &mut buf).unwrap();
+    let reply = String::from_utf8_lossy(&buf[..n]);
+    assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    assert!(reply.contains("pong from n1"), "{reply}");
+}
+
+#[test]
+fn bad_input_gets_a_4xx_with_a_json_body_and_the_node_keeps_serving() {
+    let c = Cluster::builder(TEST_NODE).nodes(1).start().unwrap();
+    let addr = c.addr("n1");
+    // Sends the head and `body`; a `declared` length larger than the body sends only the head,
+    // so the node must refuse on the header alone (no unread bytes, no reset race).
+    let post = |body: &str, declared: usize| {
+        use std::io::{Read, Write};
+        let mut stream = std::net::TcpStream::connect(addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(5)))
+            .unwrap();
+        let head = format!(
+            "POST /note HTTP/1.1\r\nhost: lab\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).unwrap();
+        if declared == body.len() {
+            stream.write_all(body.as_bytes()).unwrap();
+        }
+        let mut buf = vec![0u8; 4096];
+        let n = stream.read(&mut buf).unwrap();
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    };
+    let ok = post(r#"{"text":"hi"}"#, 13);
+    assert!(
+        ok.starts_with("HTTP/1.1 200") && ok.contains(r#"{"text":"hi"}"#),
+        "{ok}"
+    );
+
+    for (body, declared, status, code) in [
+        ("{not json", 9, "400", "malformed_json"),
+        (r#"{"text":"hi","extra":1}"#, 23, "422", "invalid_body"),
+        ("", 300 * 1024, "413", "body_too_large"),
+    ] {
+        let reply = post(body, declared);
+        assert!(
+            reply.starts_with(&format!("HTTP/1.1 {status}")),
+            "expected {status} for {code}: {}",
+            &reply[..reply.len().min(300)]
+        );
+        assert!(reply.contains(&format!("\"error\":\"{code}\"")), "{reply}");
+    }
+    let (status, body) = get(addr, "/no/such/route").unwrap();
+    assert_eq!(status, 404);
+    assert!(body.contains("\"error\":\"not_found\""), "{body}");
+    c.check_alive().expect("bad input never crashes a node");
+}
+
+#[test]
+fn metrics_count_requests_in_the_prometheus_text_format() {
+    let c = Cluster::builder(TEST_NODE).nodes(1).start().unwrap();
+    let addr = c.addr("n1");
+    for _ in 0..3 {
+        assert_eq!(get(addr, "/health").unwrap().0, 200);
+    }
+    let (status, text) = get(addr, "/metrics").unwrap();
+    assert_eq!(status, 200);
+    assert!(
+        text.contains(r#"node_requests_total{method="GET",route="/health",status="200"} 3"#),
+        "{text}"
+    );
+    assert!(
+        text.contains("# TYPE node_request_duration_seconds histogram"),
+        "{text}"
+    );
+    assert!(text.contains("node_in_flight_requests"), "{text}");
+}
+
+#[test]
+fn healthcheck_mode_exits_0_for_a_healthy_node_and_1_otherwise() {
+    let c = Cluster::builder(TEST_NODE).nodes(1).start().unwrap();
+    let addr = c.addr("n1").to_string();
+    assert_eq!(run_node(&["healthcheck", &addr]).0, Some(0));
+    c.kill("n1").unwrap();
+    let (code, stderr) = run_node(&["healthcheck", &addr]);
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("unhealthy"), "{stderr}");
+}
+
+#[test]
+fn sigterm_shuts_a_node_down_gracefully() {
+    let c = Cluster::builder(TEST_NODE).nodes(2).start().unwrap();
+    assert_eq!(get(c.addr("n1"), "/health").unwrap().0, 200);
+    let started = Instant::now();
+    let status = c.stop("n1").unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(!c.is_running("n1"));
+    let log = std::fs::read_to_string(c.log_path("n1")).unwrap();
+    assert!(
+        log.contains("SIGTERM"),
+        "the node logs why it stopped:\n{log}"
+    );
+    assert!(c.is_running("n2"), "the other node is untouched");
+}
