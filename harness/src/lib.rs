@@ -27,3 +27,8 @@ pub use cluster::{Cluster, ClusterBuilder, ClusterError};
 
 pub mod proxy;
 pub use proxy::{Proxy, ProxyStats};
+
+pub mod check;
+pub mod history;
+pub mod load;
+pub mod report;

@@ -1,0 +1,670 @@
+//! Checkers: what a run must prove, as values that compose.
+//!
+//! Each checker reads a [`History`] (and the [`FinalReads`] a scenario takes once the faults
+//! are healed) and returns a [`CheckResult`]: its name, pass or fail, the figure it measured,
+//! the threshold it held that figure to, and a sentence a person can act on. A scenario keeps
+//! its checks in a `Vec<Box<dyn Checker>>` and runs them all with [`run_all`].
+//!
+//! The map:
+//! - [`NoLostAcks`]: every acknowledged add is in the final read of its cart. Adds that failed
+//!   or ended unknown are never counted as lost (an unknown add may or may not appear).
+//! - [`Duplicates`]: items stored more than once (an add applied twice, say by a retry).
+//! - [`StaleReads`]: reads that missed an add acknowledged before the read was sent.
+//! - [`Availability`]: the share of operations that succeeded, per time window.
+//! - [`LatencyPercentiles`]: a latency percentile per time window.
+//!
+//! Windows are keyed by when an operation was *sent*: an outage then shows in the windows
+//! whose requests it hurt, even if their replies (or timeouts) came later.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::ops::Range;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::history::{Action, Completion, History, Operation};
+
+/// What a scenario read from every cart at the end of a run, after healing: cart key to items.
+pub type FinalReads = BTreeMap<String, Vec<String>>;
+
+/// A property of a run, checked over its history.
+pub trait Checker: Send + Sync {
+    fn check(&self, history: &History, finals: &FinalReads) -> CheckResult;
+}
+
+/// Which side of its threshold a figure must stay on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Bound {
+    AtMost,
+    AtLeast,
+}
+
+impl Bound {
+    /// The sign a table prints between figure and threshold.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Bound::AtMost => "≤",
+            Bound::AtLeast => "≥",
+        }
+    }
+
+    fn holds(self, figure: f64, threshold: f64) -> bool {
+        match self {
+            Bound::AtMost => figure <= threshold,
+            Bound::AtLeast => figure >= threshold,
+        }
+    }
+}
+
+/// One checker's verdict, as `verdict.json` stores it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CheckResult {
+    pub name: String,
+    pub passed: bool,
+    /// What was measured, in `unit`.
+    pub figure: f64,
+    /// What it was held to, in `unit`, on the side `bound` says.
+    pub threshold: f64,
+    pub bound: Bound,
+    pub unit: String,
+    /// One or two sentences: what was counted, and the first offender if there is one.
+    pub detail: String,
+}
+
+impl CheckResult {
+    fn new(name: impl Into<String>, figure: f64, bound: Bound, threshold: f64) -> Self {
+        CheckResult {
+            name: name.into(),
+            passed: bound.holds(figure, threshold),
+            figure,
+            threshold,
+            bound,
+            unit: String::new(),
+            detail: String::new(),
+        }
+    }
+
+    fn unit(mut self, unit: &str) -> Self {
+        self.unit = unit.into();
+        self
+    }
+
+    fn detail(mut self, detail: String) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+/// Runs every checker over the same run.
+pub fn run_all(
+    checks: &[Box<dyn Checker>],
+    history: &History,
+    finals: &FinalReads,
+) -> Vec<CheckResult> {
+    checks.iter().map(|c| c.check(history, finals)).collect()
+}
+
+/// Every acknowledged add appears in the final read of its cart.
+#[derive(Debug, Clone, Default)]
+pub struct NoLostAcks;
+
+impl Checker for NoLostAcks {
+    fn check(&self, history: &History, finals: &FinalReads) -> CheckResult {
+        let ops = history.operations();
+        let mut acked = 0;
+        let mut lost: Vec<(&str, &str, &str)> = Vec::new();
+        // Not a failure of this check, but worth a line: a `fail` promised the add did not
+        // happen, so finding it stored means some node answered "no" after applying it.
+        let mut failed_but_stored = 0;
+        for op in &ops {
+            let Action::Add { key, item } = &op.action else {
+                continue;
+            };
+            let stored = finals.get(key).is_some_and(|items| items.contains(item));
+            match &op.end {
+                Some(end) if matches!(end.outcome, Completion::Ok(_)) => {
+                    acked += 1;
+                    if !stored {
+                        lost.push((key, item, &op.node));
+                    }
+                }
+                Some(end) if matches!(end.outcome, Completion::Fail(_)) && stored => {
+                    failed_but_stored += 1;
+                }
+                _ => {}
+            }
+        }
+        let mut detail = format!("{} of {acked} acknowledged adds lost", lost.len());
+        if let Some((key, item, node)) = lost.first() {
+            let read = if finals.contains_key(*key) {
+                "its final read"
+            } else {
+                "the final reads (the cart was never read)"
+            };
+            detail += &format!(
+                "; first: item {item} of cart {key}, acknowledged by {node}, is missing from {read}"
+            );
+        }
+        if failed_but_stored > 0 {
+            detail += &format!("; {failed_but_stored} adds answered as failed were stored anyway");
+        }
+        CheckResult::new(
+            "no lost acknowledged adds",
+            lost.len() as f64,
+            Bound::AtMost,
+            0.0,
+        )
+        .unit("adds")
+        .detail(detail)
+    }
+}
+
+/// Items stored more than once in the final reads: the figure is the number of extra copies.
+#[derive(Debug, Clone, Default)]
+pub struct Duplicates {
+    /// How many extra copies the run may have (0 for an idempotent store).
+    pub max: u64,
+}
+
+impl Checker for Duplicates {
+    fn check(&self, _: &History, finals: &FinalReads) -> CheckResult {
+        let mut extra = 0u64;
+        let mut first: Option<(&str, &str, usize)> = None;
+        for (key, items) in finals {
+            let mut counts: HashMap<&str, usize> = HashMap::new();
+            for item in items {
+                *counts.entry(item).or_default() += 1;
+            }
+            for item in items {
+                let n = counts[item.as_str()];
+                if n > 1 && first.is_none() {
+                    first = Some((key, item, n));
+                }
+            }
+            extra += counts.values().map(|&n| n as u64 - 1).sum::<u64>();
+        }
+        let mut detail = format!("{extra} extra copies in {} carts", finals.len());
+        if let Some((key, item, n)) = first {
+            detail += &format!("; first: item {item} is {n} times in cart {key}");
+        }
+        CheckResult::new("duplicates", extra as f64, Bound::AtMost, self.max as f64)
+            .unit("copies")
+            .detail(detail)
+    }
+}
+
+/// Reads that missed an add acknowledged before the read was sent. An add acknowledged after
+/// the read began is concurrent with it, and the read may or may not see it.
+#[derive(Debug, Clone, Default)]
+pub struct StaleReads {
+    /// How many stale reads the run may have (0 for a linearizable store; an eventually
+    /// consistent one sets a budget).
+    pub max: u64,
+}
+
+impl Checker for StaleReads {
+    fn check(&self, history: &History, _: &FinalReads) -> CheckResult {
+        let ops = history.operations();
+        // Acknowledged adds per cart, sorted by acknowledgement time.
+        let mut acks: HashMap<&str, Vec<(Duration, &str)>> = HashMap::new();
+        for op in &ops {
+            if let (Action::Add { key, item }, Some(at)) = (&op.action, op.acked_at()) {
+                acks.entry(key).or_default().push((at, item));
+            }
+        }
+        for list in acks.values_mut() {
+            list.sort();
+        }
+        let mut reads = 0;
+        let mut stale = 0;
+        let mut first = None;
+        for op in &ops {
+            let (Action::Read { key }, Some(items)) = (&op.action, op.items_read()) else {
+                continue;
+            };
+            reads += 1;
+            let seen: HashSet<&str> = items.iter().map(String::as_str).collect();
+            let before = acks.get(key.as_str()).map_or(&[][..], |list| {
+                let n = list.partition_point(|(at, _)| *at < op.invoked);
+                &list[..n]
+            });
+            if let Some((_, missing)) = before.iter().find(|(_, item)| !seen.contains(item)) {
+                stale += 1;
+                first.get_or_insert((op, *missing));
+            }
+        }
+        let mut detail = format!("{stale} of {reads} reads missed an acknowledged add");
+        if let Some((op, missing)) = first {
+            detail += &format!(
+                "; first: read of cart {} from {} at {:.3} s missed item {missing}",
+                op.action.key().unwrap_or_default(),
+                op.node,
+                op.invoked.as_secs_f64()
+            );
+        }
+        CheckResult::new("stale reads", stale as f64, Bound::AtMost, self.max as f64)
+            .unit("reads")
+            .detail(detail)
+    }
+}
+
+/// The share of operations that succeeded, in every window of the run: the figure is the
+/// worst window's. Operations sent inside an excluded range (a fault the scenario expects to
+/// hurt) are left out.
+#[derive(Debug, Clone)]
+pub struct Availability {
+    pub window: Duration,
+    /// The least share (0 to 1) of successes any window may have.
+    pub min: f64,
+    pub exclude: Vec<Range<Duration>>,
+}
+
+impl Checker for Availability {
+    fn check(&self, history: &History, _: &FinalReads) -> CheckResult {
+        let ops = history.operations();
+        let windows = by_window(&ops, self.window, &self.exclude);
+        let worst = windows
+            .iter()
+            .map(|(&w, ops)| {
+                let ok = ops.iter().filter(|op| op.is_ok()).count();
+                (ok as f64 / ops.len() as f64, w, ok, ops.len())
+            })
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        let name = format!("availability per {}", seconds(self.window));
+        let Some((share, w, ok, n)) = worst else {
+            return no_operations(name, self.min, Bound::AtLeast, "share");
+        };
+        let detail = format!(
+            "worst window {}: {ok} of {n} operations succeeded ({} windows{})",
+            window_label(w, self.window),
+            windows.len(),
+            excluded_note(&self.exclude)
+        );
+        CheckResult::new(name, share, Bound::AtLeast, self.min)
+            .unit("share")
+            .detail(detail)
+    }
+}
+
+/// A latency percentile in every window of the run: the figure is the worst window's, in
+/// milliseconds. Every operation that ended counts with the time its client waited, unknown
+/// ones too (a timeout is a wait the user had), so an outage cannot hide from this check.
+#[derive(Debug, Clone)]
+pub struct LatencyPercentiles {
+    pub window: Duration,
+    /// The percentile, 0 to 100 (99.0 for p99).
+    pub p: f64,
+    /// The most it may be in any window.
+    pub max: Duration,
+    pub exclude: Vec<Range<Duration>>,
+}
+
+impl Checker for LatencyPercentiles {
+    fn check(&self, history: &History, _: &FinalReads) -> CheckResult {
+        let ops = history.operations();
+        let windows = by_window(&ops, self.window, &self.exclude);
+        let worst = windows
+            .iter()
+            .filter_map(|(&w, ops)| {
+                let mut waits: Vec<Duration> = ops.iter().filter_map(|op| op.latency()).collect();
+                (!waits.is_empty()).then(|| {
+                    waits.sort();
+                    (percentile(&waits, self.p), w, waits.len())
+                })
+            })
+            .max_by_key(|&(latency, ..)| latency);
+        let name = format!("latency p{} per {}", self.p, seconds(self.window));
+        let max_ms = millis(self.max);
+        let Some((latency, w, n)) = worst else {
+            return no_operations(name, max_ms, Bound::AtMost, "ms");
+        };
+        let detail = format!(
+            "worst window {}: p{} of {n} operations is {:.1} ms ({} windows{})",
+            window_label(w, self.window),
+            self.p,
+            millis(latency),
+            windows.len(),
+            excluded_note(&self.exclude)
+        );
+        CheckResult::new(name, millis(latency), Bound::AtMost, max_ms)
+            .unit("ms")
+            .detail(detail)
+    }
+}
+
+/// The nearest-rank percentile of sorted values.
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+/// Operations by the window they were sent in, leaving out the excluded ones. Windows nobody
+/// sent in are absent: there is nothing to judge there.
+fn by_window<'a>(
+    ops: &'a [Operation],
+    window: Duration,
+    exclude: &[Range<Duration>],
+) -> BTreeMap<u64, Vec<&'a Operation>> {
+    let width = window.as_micros().max(1);
+    let mut windows: BTreeMap<u64, Vec<&Operation>> = BTreeMap::new();
+    for op in ops {
+        if exclude.iter().any(|r| r.contains(&op.invoked)) {
+            continue;
+        }
+        let w = (op.invoked.as_micros() / width) as u64;
+        windows.entry(w).or_default().push(op);
+    }
+    windows
+}
+
+/// A check with nothing to judge fails: a run that sent nothing proves nothing.
+fn no_operations(name: String, threshold: f64, bound: Bound, unit: &str) -> CheckResult {
+    let mut result = CheckResult::new(name, f64::NAN, bound, threshold)
+        .unit(unit)
+        .detail("no operations to judge: did the workload run?".into());
+    result.passed = false;
+    result
+}
+
+fn window_label(w: u64, window: Duration) -> String {
+    let start = window.as_secs_f64() * w as f64;
+    format!("{start:.1}-{:.1} s", start + window.as_secs_f64())
+}
+
+fn excluded_note(exclude: &[Range<Duration>]) -> String {
+    if exclude.is_empty() {
+        return String::new();
+    }
+    let ranges: Vec<String> = exclude
+        .iter()
+        .map(|r| format!("{:.1}-{:.1} s", r.start.as_secs_f64(), r.end.as_secs_f64()))
+        .collect();
+    format!("; operations sent in {} excluded", ranges.join(", "))
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{} s", d.as_secs_f64())
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::{Event, Phase};
+
+    /// A synthetic history, written as the operations a person would describe.
+    #[derive(Default)]
+    struct Script {
+        events: Vec<Event>,
+        next: u64,
+    }
+
+    impl Script {
+        /// An operation sent at `from` ms that ended at `to` ms with `phase`.
+        fn op(&mut self, action: Action, from: u64, to: u64, phase: Phase) -> &mut Event {
+            let id = self.next;
+            self.next += 1;
+            let event = |t_ms: u64, phase| Event {
+                id,
+                t_us: t_ms * 1000,
+                phase,
+                node: "n1".into(),
+                action: action.clone(),
+                items: None,
+                error: (phase == Phase::Fail || phase == Phase::Unknown).then(|| "x".into()),
+            };
+            self.events.push(event(from, Phase::Invoke));
+            self.events.push(event(to, phase));
+            self.events.last_mut().unwrap()
+        }
+
+        fn add(&mut self, key: &str, item: &str, from: u64, to: u64, phase: Phase) {
+            let action = Action::Add {
+                key: key.into(),
+                item: item.into(),
+            };
+            self.op(action, from, to, phase);
+        }
+
+        fn read(&mut self, key: &str, from: u64, to: u64, items: &[&str]) {
+            let action = Action::Read { key: key.into() };
+            let end = self.op(action, from, to, Phase::Ok);
+            end.items = Some(items.iter().map(|s| s.to_string()).collect());
+        }
+
+        fn history(&mut self) -> History {
+            let mut events = std::mem::take(&mut self.events);
+            events.sort_by_key(|e| e.t_us);
+            History::from_events(events)
+        }
+    }
+
+    fn finals(carts: &[(&str, &[&str])]) -> FinalReads {
+        carts
+            .iter()
+            .map(|(k, items)| (k.to_string(), items.iter().map(|s| s.to_string()).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn an_acknowledged_add_missing_from_the_final_read_is_lost() {
+        let mut s = Script::default();
+        s.add("c1", "r1", 0, 5, Phase::Ok);
+        s.add("c1", "r2", 10, 15, Phase::Ok);
+        let result = NoLostAcks.check(&s.history(), &finals(&[("c1", &["r1"])]));
+        assert!(!result.passed);
+        assert_eq!(result.figure, 1.0);
+        assert!(
+            result.detail.contains("item r2 of cart c1"),
+            "{}",
+            result.detail
+        );
+    }
+
+    #[test]
+    fn unknown_or_failed_adds_are_never_lost_and_unknown_ones_may_appear() {
+        let mut s = Script::default();
+        s.add("c1", "r1", 0, 5, Phase::Ok);
+        s.add("c1", "r2", 10, 1010, Phase::Unknown); // timed out, never applied
+        s.add("c1", "r3", 20, 1020, Phase::Unknown); // timed out, applied after all
+        s.add("c1", "r4", 30, 31, Phase::Fail);
+        let result = NoLostAcks.check(&s.history(), &finals(&[("c1", &["r1", "r3"])]));
+        assert!(result.passed, "{result:?}");
+        assert_eq!(result.figure, 0.0);
+    }
+
+    #[test]
+    fn a_cart_never_read_loses_its_acknowledged_adds() {
+        let mut s = Script::default();
+        s.add("c9", "r1", 0, 5, Phase::Ok);
+        let result = NoLostAcks.check(&s.history(), &FinalReads::new());
+        assert!(!result.passed);
+        assert!(result.detail.contains("never read"), "{}", result.detail);
+    }
+
+    #[test]
+    fn a_failed_add_that_was_stored_anyway_is_reported_but_not_lost() {
+        let mut s = Script::default();
+        s.add("c1", "r1", 0, 5, Phase::Fail);
+        let result = NoLostAcks.check(&s.history(), &finals(&[("c1", &["r1"])]));
+        assert!(result.passed);
+        assert!(
+            result
+                .detail
+                .contains("1 adds answered as failed were stored anyway")
+        );
+    }
+
+    #[test]
+    fn duplicates_count_extra_copies_against_a_budget() {
+        let history = Script::default().history();
+        let carts = finals(&[("c1", &["r1", "r2", "r1", "r1"]), ("c2", &["r3", "r3"])]);
+        let strict = Duplicates { max: 0 }.check(&history, &carts);
+        assert!(!strict.passed);
+        assert_eq!(strict.figure, 3.0);
+        assert!(
+            strict.detail.contains("item r1 is 3 times in cart c1"),
+            "{}",
+            strict.detail
+        );
+        assert!(Duplicates { max: 3 }.check(&history, &carts).passed);
+
+        let clean = finals(&[("c1", &["r1", "r2"]), ("c2", &["r1"])]);
+        let result = Duplicates { max: 0 }.check(&history, &clean);
+        assert!(result.passed, "the same item in two carts is no duplicate");
+    }
+
+    #[test]
+    fn a_read_that_misses_an_add_acknowledged_before_it_was_sent_is_stale() {
+        let mut s = Script::default();
+        s.add("c1", "r1", 0, 10, Phase::Ok);
+        s.read("c1", 20, 25, &[]);
+        let result = StaleReads { max: 0 }.check(&s.history(), &FinalReads::new());
+        assert!(!result.passed);
+        assert_eq!(result.figure, 1.0);
+        assert!(
+            result.detail.contains("missed item r1"),
+            "{}",
+            result.detail
+        );
+    }
+
+    #[test]
+    fn reads_concurrent_with_an_add_or_missing_unacknowledged_adds_are_not_stale() {
+        let mut s = Script::default();
+        // Acknowledged after the read was sent: concurrent, the read may miss it.
+        s.add("c1", "r1", 0, 30, Phase::Ok);
+        s.read("c1", 20, 25, &[]);
+        // Unknown and failed adds promise nothing.
+        s.add("c1", "r2", 40, 1040, Phase::Unknown);
+        s.add("c1", "r3", 50, 51, Phase::Fail);
+        s.read("c1", 1100, 1101, &["r1"]);
+        // An add to another cart is not this cart's business.
+        s.add("c2", "r4", 0, 1, Phase::Ok);
+        let result = StaleReads { max: 0 }.check(&s.history(), &FinalReads::new());
+        assert!(result.passed, "{result:?}");
+        assert_eq!(result.detail, "0 of 2 reads missed an acknowledged add");
+    }
+
+    #[test]
+    fn stale_reads_can_have_a_budget() {
+        let mut s = Script::default();
+        s.add("c1", "r1", 0, 10, Phase::Ok);
+        s.read("c1", 20, 25, &[]);
+        s.read("c1", 30, 35, &["r1"]);
+        let result = StaleReads { max: 1 }.check(&s.history(), &FinalReads::new());
+        assert!(result.passed);
+        assert_eq!(result.figure, 1.0);
+    }
+
+    /// Ten operations per second for four seconds; in the third second every one times out.
+    fn outage_in_third_second() -> History {
+        let mut s = Script::default();
+        for t in (0..4000).step_by(100) {
+            let phase = if (2000..3000).contains(&t) {
+                Phase::Unknown
+            } else {
+                Phase::Ok
+            };
+            let wait = if phase == Phase::Ok { 5 } else { 1000 };
+            s.add("c1", &format!("r{t}"), t, t + wait, phase);
+        }
+        s.history()
+    }
+
+    #[test]
+    fn availability_finds_the_worst_window() {
+        let check = Availability {
+            window: Duration::from_secs(1),
+            min: 0.9,
+            exclude: vec![],
+        };
+        let result = check.check(&outage_in_third_second(), &FinalReads::new());
+        assert!(!result.passed);
+        assert_eq!(result.figure, 0.0);
+        assert!(
+            result.detail.starts_with("worst window 2.0-3.0 s: 0 of 10"),
+            "{}",
+            result.detail
+        );
+    }
+
+    #[test]
+    fn availability_leaves_out_an_excluded_fault_window() {
+        let check = Availability {
+            window: Duration::from_secs(1),
+            min: 0.9,
+            exclude: vec![Duration::from_secs(2)..Duration::from_secs(3)],
+        };
+        let result = check.check(&outage_in_third_second(), &FinalReads::new());
+        assert!(result.passed, "{result:?}");
+        assert_eq!(result.figure, 1.0);
+    }
+
+    #[test]
+    fn latency_percentiles_count_timeouts_as_the_wait_they_were() {
+        let check = |max_ms| LatencyPercentiles {
+            window: Duration::from_secs(1),
+            p: 99.0,
+            max: Duration::from_millis(max_ms),
+            exclude: vec![],
+        };
+        let history = outage_in_third_second();
+        let result = check(100).check(&history, &FinalReads::new());
+        assert!(!result.passed);
+        assert_eq!(result.figure, 1000.0);
+        assert!(
+            result.detail.starts_with("worst window 2.0-3.0 s"),
+            "{}",
+            result.detail
+        );
+
+        let mut calm = check(100);
+        calm.exclude = vec![Duration::from_secs(2)..Duration::from_secs(3)];
+        let result = calm.check(&history, &FinalReads::new());
+        assert!(result.passed, "{result:?}");
+        assert_eq!(result.figure, 5.0);
+    }
+
+    #[test]
+    fn a_run_with_no_operations_proves_nothing() {
+        let check = Availability {
+            window: Duration::from_secs(1),
+            min: 0.5,
+            exclude: vec![],
+        };
+        let result = check.check(&History::new(), &FinalReads::new());
+        assert!(!result.passed);
+        assert!(result.detail.starts_with("no operations"));
+    }
+
+    #[test]
+    fn checkers_compose_in_a_list() {
+        let mut s = Script::default();
+        s.add("c1", "r1", 0, 5, Phase::Ok);
+        s.read("c1", 10, 12, &["r1"]);
+        let checks: Vec<Box<dyn Checker>> = vec![
+            Box::new(NoLostAcks),
+            Box::new(Duplicates { max: 0 }),
+            Box::new(StaleReads { max: 0 }),
+            Box::new(Availability {
+                window: Duration::from_secs(1),
+                min: 1.0,
+                exclude: vec![],
+            }),
+            Box::new(LatencyPercentiles {
+                window: Duration::from_secs(1),
+                p: 50.0,
+                max: Duration::from_millis(10),
+                exclude: vec![],
+            }),
+        ];
+        let results = run_all(&checks, &s.history(), &finals(&[("c1", &["r1"])]));
+        assert_eq!(results.len(), 5);
+        assert!(results.iter().all(|r| r.passed), "{results:#?}");
+    }
+}

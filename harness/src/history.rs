@@ -1,0 +1,534 @@
+//! Histories: what every client operation did and when, the way Jepsen records it.
+//!
+//! The map:
+//! - [`History`]: a thread-safe, append-only log of [`Event`]s, shared by every task of a run
+//!   (it is a cheap handle; clones append to the same log).
+//! - [`History::invoke`] opens an operation and returns an [`Invocation`]; finishing it with
+//!   [`Invocation::ok`], [`Invocation::read`], [`Invocation::fail`] or
+//!   [`Invocation::unknown`] appends the completion. An invocation dropped unfinished (its
+//!   caller's timeout fired, or the run ended) is recorded as unknown: the client never learned
+//!   what happened, and that is exactly what "unknown" means.
+//! - [`History::operations`] pairs each invoke with its completion into an [`Operation`], the
+//!   form the checkers in [`crate::check`] read.
+//! - [`History::write_jsonl`] / [`History::read_jsonl`]: one JSON event per line, the
+//!   `history.jsonl` of every run directory.
+//!
+//! The three outcomes are the heart of it. `ok`: the node acknowledged (for an add, a promise
+//! that the item is stored). `fail`: the operation definitely did not happen (the connection
+//! was refused, the node said no). `unknown`: no answer, so it may or may not have happened (a
+//! timeout, a connection reset after the request went out). A checker that counted unknown
+//! writes as lost would blame the system for the network's silence.
+//!
+//! Times are microseconds since the run's start, read from a monotonic clock, and the log is
+//! appended under one lock, so events in a history are in time order.
+//!
+//! One line of `history.jsonl`:
+//! `{"id":7,"t_us":120400,"type":"ok","node":"n2","f":"add","key":"cart-3","item":"r-7"}`
+
+use std::fmt;
+use std::io::{self, BufRead, Write};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+/// What an operation asks for. Serialized flat into its event as `"f": "add"` and its fields.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "f", rename_all = "snake_case")]
+pub enum Action {
+    /// Add `item` to the cart `key` (the item is the add's request id, so each is unique and a
+    /// duplicate in a cart can only be one add applied twice).
+    Add { key: String, item: String },
+    /// Read the cart `key`; its `ok` event carries the items read.
+    Read { key: String },
+    /// Any other request, by a name a person recognises (`GET /health`).
+    Request { name: String },
+}
+
+impl Action {
+    /// The cart this action touches, if it touches one.
+    pub fn key(&self) -> Option<&str> {
+        match self {
+            Action::Add { key, .. } | Action::Read { key } => Some(key),
+            Action::Request { .. } => None,
+        }
+    }
+}
+
+/// Where an event sits in its operation's life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    Invoke,
+    Ok,
+    Fail,
+    Unknown,
+}
+
+/// One line of a history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// The operation this event belongs to: its invoke and its completion share the id.
+    pub id: u64,
+    /// Microseconds since the run's start.
+    pub t_us: u64,
+    #[serde(rename = "type")]
+    pub phase: Phase,
+    /// The node (or target address) the request went to, so a checker's finding can name it.
+    pub node: String,
+    #[serde(flatten)]
+    pub action: Action,
+    /// A read's result, on its `ok` event.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<String>>,
+    /// Why a `fail` or `unknown` ended that way (`timeout`, `connect`, `http_503`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+/// The log of one run. Clone it freely: every clone appends to the same log.
+#[derive(Clone)]
+pub struct History {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Time zero of the run: share it with the load generator and the fault schedule so that
+    /// every figure of a report is on one time axis.
+    start: Instant,
+    log: Mutex<Log>,
+}
+
+#[derive(Default)]
+struct Log {
+    events: Vec<Event>,
+    next_id: u64,
+}
+
+impl Default for History {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for History {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("History")
+            .field("events", &self.lock().events.len())
+            .finish()
+    }
+}
+
+impl History {
+    /// An empty history whose time zero is now.
+    pub fn new() -> Self {
+        Self::starting_at(Instant::now())
+    }
+
+    /// An empty history whose time zero is `start` (the run's, shared with the load).
+    pub fn starting_at(start: Instant) -> Self {
+        Self::with_log(start, Log::default())
+    }
+
+    /// A history made of given events (from a file, or synthetic ones in a test).
+    pub fn from_events(events: Vec<Event>) -> Self {
+        let next_id = events.iter().map(|e| e.id + 1).max().unwrap_or(0);
+        Self::with_log(Instant::now(), Log { events, next_id })
+    }
+
+    fn with_log(start: Instant, log: Log) -> Self {
+        History {
+            inner: Arc::new(Inner {
+                start,
+                log: Mutex::new(log),
+            }),
+        }
+    }
+
+    /// Time zero of the run.
+    pub fn start(&self) -> Instant {
+        self.inner.start
+    }
+
+    /// Records that `action` is being sent to `node` now; finish the returned invocation
+    /// with its outcome.
+    pub fn invoke(&self, node: impl Into<String>, action: Action) -> Invocation {
+        let node = node.into();
+        let id = {
+            let mut log = self.lock();
+            let id = log.next_id;
+            log.next_id += 1;
+            let t_us = self.now_us();
+            log.events.push(Event {
+                id,
+                t_us,
+                phase: Phase::Invoke,
+                node: node.clone(),
+                action: action.clone(),
+                items: None,
+                error: None,
+            });
+            id
+        };
+        Invocation {
+            history: self.clone(),
+            id,
+            node,
+            action,
+            done: false,
+        }
+    }
+
+    /// A copy of every event so far, in time order.
+    pub fn events(&self) -> Vec<Event> {
+        self.lock().events.clone()
+    }
+
+    /// Number of events so far.
+    pub fn len(&self) -> usize {
+        self.lock().events.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Each operation with its invoke and completion paired, in invoke order. An operation
+    /// with no completion yet has `end: None`.
+    pub fn operations(&self) -> Vec<Operation> {
+        let log = self.lock();
+        let mut ops: Vec<Operation> = Vec::new();
+        // Operation ids are dense from 0 in a live history, but a file may skip some: index
+        // by id through a map only when needed.
+        let mut index = std::collections::HashMap::new();
+        for event in &log.events {
+            match event.phase {
+                Phase::Invoke => {
+                    index.insert(event.id, ops.len());
+                    ops.push(Operation {
+                        id: event.id,
+                        node: event.node.clone(),
+                        action: event.action.clone(),
+                        invoked: Duration::from_micros(event.t_us),
+                        end: None,
+                    });
+                }
+                phase => {
+                    if let Some(&i) = index.get(&event.id) {
+                        ops[i].end = Some(End {
+                            at: Duration::from_micros(event.t_us),
+                            outcome: match phase {
+                                Phase::Ok => Completion::Ok(event.items.clone()),
+                                Phase::Fail => Completion::Fail(error_of(event)),
+                                _ => Completion::Unknown(error_of(event)),
+                            },
+                        });
+                    }
+                }
+            }
+        }
+        ops
+    }
+
+    /// Writes one JSON event per line.
+    pub fn write_jsonl(&self, mut out: impl Write) -> io::Result<()> {
+        for event in self.lock().events.iter() {
+            serde_json::to_writer(&mut out, event)?;
+            out.write_all(b"\n")?;
+        }
+        out.flush()
+    }
+
+    /// Reads a history written by [`History::write_jsonl`]; blank lines are skipped.
+    pub fn read_jsonl(input: impl BufRead) -> Result<History, HistoryError> {
+        let mut events = Vec::new();
+        for (n, line) in input.lines().enumerate() {
+            let line = line.map_err(|source| HistoryError::Io {
+                line: n + 1,
+                source,
+            })?;
+            if line.trim().is_empty() {
+                continue;
+            }
+            let event = serde_json::from_str(&line).map_err(|source| HistoryError::Parse {
+                line: n + 1,
+                source,
+            })?;
+            events.push(event);
+        }
+        Ok(History::from_events(events))
+    }
+
+    fn complete(&self, id: u64, node: String, action: Action, outcome: Completion) {
+        let mut log = self.lock();
+        let t_us = self.now_us();
+        let (phase, items, error) = match outcome {
+            Completion::Ok(items) => (Phase::Ok, items, None),
+            Completion::Fail(e) => (Phase::Fail, None, Some(e)),
+            Completion::Unknown(e) => (Phase::Unknown, None, Some(e)),
+        };
+        log.events.push(Event {
+            id,
+            t_us,
+            phase,
+            node,
+            action,
+            items,
+            error,
+        });
+    }
+
+    /// Read under the lock, so that the log is in time order.
+    fn now_us(&self) -> u64 {
+        self.inner.start.elapsed().as_micros() as u64
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Log> {
+        // A panic while holding the lock cannot leave the log half-written (each push is one
+        // step), so a poisoned lock is still a good log.
+        self.inner.log.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn error_of(event: &Event) -> String {
+    event.error.clone().unwrap_or_default()
+}
+
+/// An operation in flight. Finish it with its outcome; dropped unfinished, it records
+/// `unknown` with the error `timeout` (the caller stopped waiting).
+#[must_use = "finish the invocation with its outcome, or it is recorded as unknown"]
+pub struct Invocation {
+    history: History,
+    id: u64,
+    node: String,
+    action: Action,
+    done: bool,
+}
+
+impl Invocation {
+    /// The operation's id in the history.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The node acknowledged.
+    pub fn ok(self) {
+        self.finish(Completion::Ok(None));
+    }
+
+    /// A read that returned `items`.
+    pub fn read(self, items: Vec<String>) {
+        self.finish(Completion::Ok(Some(items)));
+    }
+
+    /// The operation definitely did not take effect.
+    pub fn fail(self, error: impl Into<String>) {
+        self.finish(Completion::Fail(error.into()));
+    }
+
+    /// The operation may or may not have taken effect.
+    pub fn unknown(self, error: impl Into<String>) {
+        self.finish(Completion::Unknown(error.into()));
+    }
+
+    fn finish(mut self, outcome: Completion) {
+        self.done = true;
+        let node = std::mem::take(&mut self.node);
+        let action = self.action.clone();
+        self.history.complete(self.id, node, action, outcome);
+    }
+}
+
+impl Drop for Invocation {
+    fn drop(&mut self) {
+        if !self.done {
+            let node = std::mem::take(&mut self.node);
+            let action = self.action.clone();
+            let outcome = Completion::Unknown("timeout".into());
+            self.history.complete(self.id, node, action, outcome);
+        }
+    }
+}
+
+/// An invoke paired with its completion: what checkers read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operation {
+    pub id: u64,
+    pub node: String,
+    pub action: Action,
+    /// When it was sent, since the run's start.
+    pub invoked: Duration,
+    /// When and how it ended; `None` if it never did (treat it as unknown).
+    pub end: Option<End>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct End {
+    pub at: Duration,
+    pub outcome: Completion,
+}
+
+/// How an operation ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Completion {
+    /// Acknowledged; a read carries its items.
+    Ok(Option<Vec<String>>),
+    /// Definitely not applied, and why.
+    Fail(String),
+    /// Maybe applied, maybe not, and why we do not know.
+    Unknown(String),
+}
+
+impl Operation {
+    /// True if the node acknowledged it.
+    pub fn is_ok(&self) -> bool {
+        matches!(
+            self.end,
+            Some(End {
+                outcome: Completion::Ok(_),
+                ..
+            })
+        )
+    }
+
+    /// When it was acknowledged, if it was.
+    pub fn acked_at(&self) -> Option<Duration> {
+        self.end.as_ref().filter(|_| self.is_ok()).map(|e| e.at)
+    }
+
+    /// What a successful read returned.
+    pub fn items_read(&self) -> Option<&[String]> {
+        match &self.end {
+            Some(End {
+                outcome: Completion::Ok(Some(items)),
+                ..
+            }) => Some(items),
+            _ => None,
+        }
+    }
+
+    /// How long the client waited, if the operation ended.
+    pub fn latency(&self) -> Option<Duration> {
+        self.end.as_ref().map(|e| e.at.saturating_sub(self.invoked))
+    }
+}
+
+/// A history file that could not be read.
+#[derive(Debug)]
+pub enum HistoryError {
+    Io {
+        line: usize,
+        source: io::Error,
+    },
+    Parse {
+        line: usize,
+        source: serde_json::Error,
+    },
+}
+
+impl fmt::Display for HistoryError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            HistoryError::Io { line, source } => {
+                write!(f, "cannot read history line {line}: {source}")
+            }
+            HistoryError::Parse { line, source } => {
+                write!(f, "history line {line} is not a valid event: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for HistoryError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            HistoryError::Io { source, .. } => Some(source),
+            HistoryError::Parse { source, .. } => Some(source),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn add(key: &str, item: &str) -> Action {
+        Action::Add {
+            key: key.into(),
+            item: item.into(),
+        }
+    }
+
+    #[test]
+    fn invocations_pair_with_their_completions_in_time_order() {
+        let history = History::new();
+        let a = history.invoke("n1", add("c1", "r1"));
+        let b = history.invoke("n2", Action::Read { key: "c1".into() });
+        b.read(vec!["r1".into()]);
+        a.ok();
+        let c = history.invoke("n1", add("c1", "r2"));
+        c.fail("http_503");
+        drop(history.invoke("n3", add("c1", "r3")));
+
+        let events = history.events();
+        assert_eq!(events.len(), 8);
+        assert!(events.windows(2).all(|w| w[0].t_us <= w[1].t_us));
+
+        let ops = history.operations();
+        assert_eq!(ops.len(), 4);
+        assert!(ops[0].is_ok());
+        assert_eq!(ops[1].items_read(), Some(&["r1".to_string()][..]));
+        assert_eq!(
+            ops[2].end.as_ref().map(|e| &e.outcome),
+            Some(&Completion::Fail("http_503".into()))
+        );
+        assert_eq!(
+            ops[3].end.as_ref().map(|e| &e.outcome),
+            Some(&Completion::Unknown("timeout".into())),
+            "a dropped invocation is unknown, never fail"
+        );
+        assert_eq!(ops[3].node, "n3");
+    }
+
+    #[test]
+    fn jsonl_round_trips_and_reads_like_the_docs_say() {
+        let history = History::new();
+        history.invoke("n1", add("c1", "r1")).ok();
+        history
+            .invoke("n1", Action::Read { key: "c1".into() })
+            .read(vec!["r1".into()]);
+        history
+            .invoke(
+                "n2",
+                Action::Request {
+                    name: "GET /".into(),
+                },
+            )
+            .unknown("timeout");
+        let mut buf = Vec::new();
+        history.write_jsonl(&mut buf).unwrap();
+        let text = String::from_utf8(buf.clone()).unwrap();
+        let first = text.lines().next().unwrap();
+        assert!(
+            first.starts_with(r#"{"id":0,"t_us":"#)
+                && first
+                    .ends_with(r#""type":"invoke","node":"n1","f":"add","key":"c1","item":"r1"}"#),
+            "{first}"
+        );
+        assert!(
+            text.contains(r#""f":"read","key":"c1","items":["r1"]"#),
+            "{text}"
+        );
+
+        let back = History::read_jsonl(&buf[..]).unwrap();
+        assert_eq!(back.events(), history.events());
+        assert_eq!(back.operations(), history.operations());
+    }
+
+    #[test]
+    fn a_bad_line_is_named() {
+        let input = "{\"id\":0,\"t_us\":1,\"type\":\"invoke\",\"node\":\"n1\",\"f\":\"read\",\"key\":\"c\"}\n\nnot json\n";
+        let err = History::read_jsonl(input.as_bytes()).unwrap_err();
+        assert!(err.to_string().starts_with("history line 3 "), "{err}");
+    }
+}

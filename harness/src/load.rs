@@ -1,0 +1,990 @@
+//! Load: requests at a target rate, with latencies that do not lie.
+//!
+//! The map:
+//! - [`Schedule`]: the target rate over time (constant, steps, a ramp). It fixes the
+//!   *intended* send time of every request before the run starts.
+//! - [`Mode`]: open loop (requests go out at their intended times whether or not earlier ones
+//!   have been answered) or closed loop (N workers, each waits for its reply before it sends
+//!   again, the way most load tools and most benchmarks work).
+//! - [`Operation`]: what one request does, supplied by the caller (any async closure taking a
+//!   [`Shot`] and returning an [`Outcome`]): plain HTTP for `lab load`, a cart workload that
+//!   also writes a [`crate::history::History`] for a scenario.
+//! - [`Load`]: the generator. [`Load::run`] drives the operation and returns a [`LoadReport`]:
+//!   HDR histograms overall and per second, counts by outcome, late sends; its
+//!   [`LoadReport::summary`] is what `lab load --json` prints.
+//!
+//! Why open loop. A closed-loop worker that waits 1 s for a stalled server sends nothing
+//! during that second, so the requests that would have waited are never sent and never
+//! measured: the stall shows as one slow request among thousands (coordinated omission: the
+//! load tool and the server agree to hide the problem). In open loop the i-th request has an
+//! intended send time, and its latency counts from that time to its reply, so the 200
+//! requests a stalled second should have carried each show the wait a user would have had.
+//!
+//! Open loop, in detail. A dispatcher thread walks the schedule and, at each intended time,
+//! spawns the request as a task on the caller's tokio runtime. It is a plain thread, not a
+//! task, because tokio's timer ticks in whole milliseconds: a dispatcher task would send up
+//! to a millisecond late and add that to every latency it measures. A request whose task
+//! starts more than [`LATE_TOLERANCE`] after its intended time is a *late send*: the
+//! generator itself could not keep up (too few cores, too many requests in flight), and the
+//! report says so instead of quietly sending less. A request the dispatcher reaches only
+//! after the run's end is *dropped* and counted (k6 calls these dropped iterations).
+//!
+//! Windows: each one-second [`Window`] counts the requests scheduled in it (`sent`, `late`)
+//! and the replies that *completed* in it (`ok`, `failed`, `unknown`, `latency`), so a stall
+//! shows as a gap in throughput followed by the burst of slow replies it caused.
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
+
+/// How far behind its intended time a request may start before it counts as a late send.
+///
+/// Two milliseconds: above the ordinary wake-up jitter of a thread or a task on a busy
+/// laptop (tens to hundreds of microseconds, a millisecond for tokio's timer), so a healthy
+/// run reports (almost) none, and far below any latency a lab scenario cares about.
+pub const LATE_TOLERANCE: Duration = Duration::from_millis(2);
+
+/// The width of a report window.
+pub const WINDOW: Duration = Duration::from_secs(1);
+
+/// The target rate over time, in requests per second.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Schedule {
+    Constant {
+        rate: f64,
+    },
+    /// Each `(how long, rate)` in turn; the last rate holds until the run ends.
+    Steps(Vec<(Duration, f64)>),
+    /// From `from` to `to` linearly over `over`, then `to` until the run ends.
+    Ramp {
+        from: f64,
+        to: f64,
+        over: Duration,
+    },
+}
+
+impl Schedule {
+    /// The rate at time `t` into the run.
+    pub fn rate_at(&self, t: Duration) -> f64 {
+        let t = t.as_secs_f64();
+        self.segments()
+            .iter()
+            .find(|s| t < s.start + s.len)
+            .map_or(0.0, |s| {
+                s.from + (s.to - s.from) * ((t - s.start) / s.len).min(1.0)
+            })
+    }
+
+    fn validate(&self) -> Result<(), LoadError> {
+        let rates: Vec<f64> = match self {
+            Schedule::Constant { rate } => vec![*rate],
+            Schedule::Steps(steps) => steps.iter().map(|&(_, r)| r).collect(),
+            Schedule::Ramp { from, to, .. } => vec![*from, *to],
+        };
+        if let Some(bad) = rates.iter().find(|r| !r.is_finite() || **r < 0.0) {
+            return Err(LoadError::Rate(format!("{bad} is not a rate")));
+        }
+        if !rates.iter().any(|&r| r > 0.0) {
+            return Err(LoadError::Rate(
+                "every rate is 0: nothing would be sent".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The schedule as pieces of linearly changing rate; the last one never ends.
+    fn segments(&self) -> Vec<Segment> {
+        let mut segments = Vec::new();
+        let mut start = 0.0;
+        let mut push = |len: f64, from: f64, to: f64| {
+            segments.push(Segment {
+                start,
+                len,
+                from,
+                to,
+            });
+            start += len;
+        };
+        match self {
+            Schedule::Constant { rate } => push(f64::INFINITY, *rate, *rate),
+            Schedule::Steps(steps) => {
+                for &(len, rate) in steps {
+                    push(len.as_secs_f64(), rate, rate);
+                }
+                let last = steps.last().map_or(0.0, |&(_, r)| r);
+                push(f64::INFINITY, last, last);
+            }
+            Schedule::Ramp { from, to, over } => {
+                push(over.as_secs_f64(), *from, *to);
+                push(f64::INFINITY, *to, *to);
+            }
+        }
+        segments
+    }
+}
+
+/// A stretch of the schedule whose rate goes linearly from `from` to `to` (requests/s).
+#[derive(Debug, Clone, Copy)]
+struct Segment {
+    start: f64,
+    len: f64,
+    from: f64,
+    to: f64,
+}
+
+/// The intended send time of every request: the k-th request (from 0) goes out when the
+/// schedule's expected count of requests reaches k.
+#[derive(Debug, Clone)]
+struct Timeline {
+    /// Each segment with the number of requests scheduled before it.
+    segments: Vec<(Segment, f64)>,
+}
+
+impl Timeline {
+    fn new(schedule: &Schedule) -> Self {
+        let mut before = 0.0;
+        let segments = schedule
+            .segments()
+            .into_iter()
+            .map(|s| {
+                let at = (s, before);
+                before += (s.from + s.to) / 2.0 * s.len;
+                at
+            })
+            .collect();
+        Timeline { segments }
+    }
+
+    /// When the k-th request is due; `None` if never (the schedule's rate fell to 0).
+    fn time_of(&self, k: u64) -> Option<Duration> {
+        let k = k as f64;
+        let (s, before) = self.segments.iter().find(|(s, before)| {
+            let count = (s.from + s.to) / 2.0 * s.len;
+            k < before + count || (s.len.is_infinite() && s.from > 0.0)
+        })?;
+        let n = k - before;
+        if n == 0.0 {
+            return Some(Duration::from_secs_f64(s.start));
+        }
+        // Solve from*t + (to-from)/(2*len)*t^2 = n for t, in the form that stays exact
+        // when the rate is constant (to == from) and when it starts at 0.
+        let slope = if s.len.is_finite() {
+            (s.to - s.from) / s.len
+        } else {
+            0.0
+        };
+        let t = 2.0 * n / (s.from + (s.from * s.from + 2.0 * slope * n).max(0.0).sqrt());
+        Some(Duration::from_secs_f64(s.start + t))
+    }
+
+    /// How many requests are due before `end`.
+    fn count_before(&self, end: Duration) -> u64 {
+        // Sends are increasing in k: binary search on the first one at or after `end`.
+        let (mut lo, mut hi) = (0u64, 1u64);
+        while self.time_of(hi).is_some_and(|t| t < end) {
+            lo = hi;
+            hi *= 2;
+        }
+        if self.time_of(lo).is_none_or(|t| t >= end) {
+            return 0;
+        }
+        while hi - lo > 1 {
+            let mid = lo + (hi - lo) / 2;
+            if self.time_of(mid).is_some_and(|t| t < end) {
+                lo = mid;
+            } else {
+                hi = mid;
+            }
+        }
+        hi
+    }
+}
+
+/// How requests are paced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "mode")]
+pub enum Mode {
+    /// Every request at its intended time; latency from that time. The honest way.
+    Open,
+    /// `workers` workers; each takes the next intended time, waits for it if it is early,
+    /// sends, and waits for the reply before it takes another. Latency counts from the
+    /// actual send, as most load tools do: a worker stuck on a slow reply sends late and
+    /// measures only its own wait. Shown next to open loop to teach the difference.
+    Closed { workers: usize },
+}
+
+/// One request as the generator sees it, handed to the [`Operation`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shot {
+    /// Its number in the schedule, from 0: seed a workload's choices with it.
+    pub index: u64,
+    /// Its intended send time, since the run's start.
+    pub intended: Duration,
+    /// The closed-loop worker sending it.
+    pub worker: Option<usize>,
+}
+
+/// How a request ended, as the history counts it: `Ok`, `Fail` (definitely not applied) or
+/// `Unknown` (maybe applied: a timeout, a connection lost after the request was sent). The
+/// kind is a short name (`timeout`, `connect`, `http_503`) that the report counts by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Fail(Cow<'static, str>),
+    Unknown(Cow<'static, str>),
+}
+
+impl Outcome {
+    pub fn fail(kind: impl Into<Cow<'static, str>>) -> Self {
+        Outcome::Fail(kind.into())
+    }
+
+    pub fn unknown(kind: impl Into<Cow<'static, str>>) -> Self {
+        Outcome::Unknown(kind.into())
+    }
+}
+
+/// What one request does. Any `Fn(Shot) -> impl Future<Output = Outcome>` is one.
+pub trait Operation: Send + Sync + 'static {
+    fn call(&self, shot: Shot) -> impl Future<Output = Outcome> + Send;
+}
+
+impl<F, Fut> Operation for F
+where
+    F: Fn(Shot) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Outcome> + Send,
+{
+    fn call(&self, shot: Shot) -> impl Future<Output = Outcome> + Send {
+        self(shot)
+    }
+}
+
+/// Live counters of a run in progress, for a progress bar.
+#[derive(Debug, Default)]
+pub struct Progress {
+    sent: AtomicU64,
+    completed: AtomicU64,
+    errors: AtomicU64,
+    late: AtomicU64,
+}
+
+impl Progress {
+    pub fn sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
+    }
+    pub fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Relaxed)
+    }
+    /// Requests that ended `Fail` or `Unknown`.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+    pub fn late(&self) -> u64 {
+        self.late.load(Ordering::Relaxed)
+    }
+}
+
+/// The generator, configured. Build it, then [`Load::run`] it.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), harness::load::LoadError> {
+/// use std::time::Duration;
+/// use harness::load::{Load, Outcome, Schedule, Shot};
+///
+/// let report = Load::new(Schedule::Constant { rate: 200.0 }, Duration::from_secs(10))
+///     .run(|_: Shot| async { Outcome::Ok })
+///     .await?;
+/// println!("p99 {} ms", report.summary().p99_ms);
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Load {
+    schedule: Schedule,
+    duration: Duration,
+    mode: Mode,
+    timeout: Duration,
+    max_in_flight: usize,
+    start: Option<Instant>,
+    progress: Arc<Progress>,
+}
+
+impl Load {
+    /// Open loop at `schedule` for `duration`, 5 s timeout, at most 4096 requests in flight.
+    pub fn new(schedule: Schedule, duration: Duration) -> Self {
+        Load {
+            schedule,
+            duration,
+            mode: Mode::Open,
+            timeout: Duration::from_secs(5),
+            max_in_flight: 4096,
+            start: None,
+            progress: Arc::default(),
+        }
+    }
+
+    pub fn mode(mut self, mode: Mode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// A request not answered within `timeout` ends `Unknown("timeout")`.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The most open-loop requests in flight at once. At the limit the dispatcher waits, and
+    /// the requests it holds back count as late: a bound on sockets and memory when the target
+    /// stops answering, never a silent slowdown.
+    pub fn max_in_flight(mut self, n: usize) -> Self {
+        self.max_in_flight = n;
+        self
+    }
+
+    /// Time zero of the run (default: when `run` is called). Give the history and the fault
+    /// schedule the same instant, so that the report lines them up.
+    pub fn starting_at(mut self, start: Instant) -> Self {
+        self.start = Some(start);
+        self
+    }
+
+    /// Live counters, updated while the run goes.
+    pub fn progress(&self) -> Arc<Progress> {
+        self.progress.clone()
+    }
+
+    /// How many requests the schedule asks for.
+    pub fn scheduled(&self) -> u64 {
+        Timeline::new(&self.schedule).count_before(self.duration)
+    }
+
+    /// Drives `op` on the current tokio runtime and waits for every reply (or its timeout).
+    pub async fn run<O: Operation>(self, op: O) -> Result<LoadReport, LoadError> {
+        self.schedule.validate()?;
+        if self.duration.is_zero() {
+            return Err(LoadError::Duration);
+        }
+        if self.max_in_flight == 0 || self.mode == (Mode::Closed { workers: 0 }) {
+            return Err(LoadError::Concurrency);
+        }
+        let timeline = Timeline::new(&self.schedule);
+        let scheduled = timeline.count_before(self.duration);
+        let start = self.start.unwrap_or_else(Instant::now);
+        let tally = Arc::new(Tally::new(start, self.progress.clone()));
+        let op = Arc::new(op);
+        let sent = match self.mode {
+            Mode::Open => self.run_open(&timeline, start, &tally, op).await?,
+            Mode::Closed { workers } => {
+                self.run_closed(workers, &timeline, start, &tally, op).await
+            }
+        };
+        let elapsed = start.elapsed();
+        // Every request has ended (each task records before it gives back its permit).
+        let record = std::mem::take(&mut *tally.lock());
+        Ok(LoadReport {
+            mode: self.mode,
+            duration: self.duration,
+            elapsed,
+            scheduled,
+            dropped: scheduled - sent,
+            record,
+        })
+    }
+
+    /// The dispatcher thread spawns each request at its time; returns how many it sent.
+    async fn run_open<O: Operation>(
+        &self,
+        timeline: &Timeline,
+        start: Instant,
+        tally: &Arc<Tally>,
+        op: Arc<O>,
+    ) -> Result<u64, LoadError> {
+        let handle = Handle::current();
+        let in_flight = Arc::new(Semaphore::new(self.max_in_flight));
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let dispatcher = Dispatcher {
+            timeline: timeline.clone(),
+            start,
+            end: start + self.duration,
+            timeout: self.timeout,
+            in_flight: in_flight.clone(),
+            tally: tally.clone(),
+            handle,
+        };
+        std::thread::Builder::new()
+            .name("lab-load-dispatcher".into())
+            .spawn(move || {
+                let sent = dispatcher.run(op);
+                let _ = done_tx.send(sent);
+            })
+            .map_err(LoadError::Thread)?;
+        let sent = done_rx.await.map_err(|_| LoadError::DispatcherDied)?;
+        // Every request holds one permit until it ends: taking all of them waits for the last.
+        let all = u32::try_from(self.max_in_flight).unwrap_or(u32::MAX);
+        let _ = in_flight.acquire_many(all).await;
+        Ok(sent)
+    }
+
+    async fn run_closed<O: Operation>(
+        &self,
+        workers: usize,
+        timeline: &Timeline,
+        start: Instant,
+        tally: &Arc<Tally>,
+        op: Arc<O>,
+    ) -> u64 {
+        let next = Arc::new(AtomicU64::new(0));
+        let end = start + self.duration;
+        let mut tasks = tokio::task::JoinSet::new();
+        for worker in 0..workers {
+            let (next, timeline, tally, op) =
+                (next.clone(), timeline.clone(), tally.clone(), op.clone());
+            let timeout = self.timeout;
+            tasks.spawn(async move {
+                let mut sent = 0u64;
+                loop {
+                    let index = next.fetch_add(1, Ordering::Relaxed);
+                    let Some(at) = timeline.time_of(index).filter(|&at| start + at < end) else {
+                        break;
+                    };
+                    tokio::time::sleep_until((start + at).into()).await;
+                    let sent_at = Instant::now();
+                    // A closed loop stops at the end: what it had not sent by then, it never
+                    // sends (the run's `dropped`).
+                    if sent_at >= end {
+                        break;
+                    }
+                    let shot = Shot {
+                        index,
+                        intended: at,
+                        worker: Some(worker),
+                    };
+                    tally.sending(shot, sent_at);
+                    let outcome = call_with_timeout(&*op, shot, timeout).await;
+                    tally.completed(sent_at, Instant::now(), outcome);
+                    sent += 1;
+                }
+                sent
+            });
+        }
+        let mut sent = 0;
+        while let Some(result) = tasks.join_next().await {
+            match result {
+                Ok(n) => sent += n,
+                Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+                Err(_) => {}
+            }
+        }
+        sent
+    }
+}
+
+async fn call_with_timeout<O: Operation>(op: &O, shot: Shot, timeout: Duration) -> Outcome {
+    tokio::time::timeout(timeout, op.call(shot))
+        .await
+        .unwrap_or(Outcome::Unknown(Cow::Borrowed("timeout")))
+}
+
+/// The open loop's sender, on its own thread.
+struct Dispatcher {
+    timeline: Timeline,
+    start: Instant,
+    /// The schedule's end: nothing intended at or after it is sent.
+    end: Instant,
+    timeout: Duration,
+    in_flight: Arc<Semaphore>,
+    tally: Arc<Tally>,
+    handle: Handle,
+}
+
+impl Dispatcher {
+    fn run<O: Operation>(self, op: Arc<O>) -> u64 {
+        precise_sleeps();
+        let mut sent = 0;
+        for index in 0.. {
+            let Some(at) = self.timeline.time_of(index) else {
+                break;
+            };
+            let intended = self.start + at;
+            let now = Instant::now();
+            // Reached after the end plus the tolerance, a request would be a late send after
+            // the run: it is dropped instead.
+            if intended >= self.end || now >= self.end + LATE_TOLERANCE {
+                break;
+            }
+            if intended > now {
+                std::thread::sleep(intended - now);
+            }
+            let permit = match self.in_flight.clone().try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => match self.handle.block_on(self.in_flight.clone().acquire_owned()) {
+                    Ok(permit) => permit,
+                    Err(_) => break,
+                },
+            };
+            let (op, tally, timeout) = (op.clone(), self.tally.clone(), self.timeout);
+            let shot = Shot {
+                index,
+                intended: at,
+                worker: None,
+            };
+            self.handle.spawn(async move {
+                let _permit = permit;
+                tally.sending(shot, Instant::now());
+                let outcome = call_with_timeout(&*op, shot, timeout).await;
+                tally.completed(tally.start + shot.intended, Instant::now(), outcome);
+            });
+            sent += 1;
+        }
+        sent
+    }
+}
+
+/// Linux lets a sleeping thread wake up to 50 µs late by default (timer slack, to batch
+/// wake-ups and save power); the dispatcher asks for exact wake-ups, since every microsecond
+/// it oversleeps is added to a measured latency. Elsewhere sleeps are as exact as they are.
+fn precise_sleeps() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: PR_SET_TIMERSLACK takes one integer argument and only affects this thread.
+    unsafe {
+        libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong, 0, 0, 0);
+    }
+}
+
+/// Counts and histograms, shared by every request task of a run.
+struct Tally {
+    start: Instant,
+    progress: Arc<Progress>,
+    record: Mutex<Record>,
+}
+
+impl Tally {
+    fn new(start: Instant, progress: Arc<Progress>) -> Self {
+        Tally {
+            start,
+            progress,
+            record: Mutex::new(Record::default()),
+        }
+    }
+
+    /// A request is about to go out at `now`.
+    fn sending(&self, shot: Shot, now: Instant) {
+        let lag = now.saturating_duration_since(self.start + shot.intended);
+        let late = lag > LATE_TOLERANCE;
+        self.progress.sent.fetch_add(1, Ordering::Relaxed);
+        if late {
+            self.progress.late.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut record = self.lock();
+        record.sent += 1;
+        record.max_lag = record.max_lag.max(lag);
+        let window = record.window(shot.intended);
+        window.sent += 1;
+        if late {
+            window.late += 1;
+            record.late_sends += 1;
+        }
+    }
+
+    /// A request that counts its latency `from` ended at `done` with `outcome`.
+    fn completed(&self, from: Instant, done: Instant, outcome: Outcome) {
+        let latency_us = done.saturating_duration_since(from).as_micros() as u64;
+        self.progress.completed.fetch_add(1, Ordering::Relaxed);
+        if outcome != Outcome::Ok {
+            self.progress.errors.fetch_add(1, Ordering::Relaxed);
+        }
+        let mut record = self.lock();
+        record_us(&mut record.latency, latency_us);
+        let window = record.window(done.saturating_duration_since(self.start));
+        record_us(&mut window.latency, latency_us);
+        match &outcome {
+            Outcome::Ok => window.ok += 1,
+            Outcome::Fail(_) => window.failed += 1,
+            Outcome::Unknown(_) => window.unknown += 1,
+        }
+        match outcome {
+            Outcome::Ok => record.ok += 1,
+            Outcome::Fail(kind) => *record.failed.entry(kind.into_owned()).or_default() += 1,
+            Outcome::Unknown(kind) => *record.unknown.entry(kind.into_owned()).or_default() += 1,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Record> {
+        // Every update is complete before it can panic, so a poisoned record is still good.
+        self.record.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// What a run measured; [`LoadReport`] derefs to it.
+#[derive(Debug, Clone)]
+pub struct Record {
+    /// Requests that went out.
+    pub sent: u64,
+    /// Of those, how many started more than [`LATE_TOLERANCE`] after their intended time.
+    pub late_sends: u64,
+    /// The latest any request started, behind its intended time.
+    pub max_lag: Duration,
+    pub ok: u64,
+    /// `Fail` outcomes by kind.
+    pub failed: BTreeMap<String, u64>,
+    /// `Unknown` outcomes by kind.
+    pub unknown: BTreeMap<String, u64>,
+    /// Every request's latency in microseconds, whatever its outcome (a timeout is a wait
+    /// too). Open loop: from the intended send time; closed loop: from the actual send.
+    pub latency: Histogram<u64>,
+    /// One per second of the run, from 0, as long as replies kept coming.
+    pub windows: Vec<Window>,
+}
+
+impl Default for Record {
+    fn default() -> Self {
+        Record {
+            sent: 0,
+            late_sends: 0,
+            max_lag: Duration::ZERO,
+            ok: 0,
+            failed: BTreeMap::new(),
+            unknown: BTreeMap::new(),
+            latency: new_histogram(),
+            windows: Vec::new(),
+        }
+    }
+}
+
+impl Record {
+    /// The window holding time `t`, created (with those before it) if needed.
+    pub fn window(&mut self, t: Duration) -> &mut Window {
+        let i = (t.as_micros() / WINDOW.as_micros()) as usize;
+        while self.windows.len() <= i {
+            let start = WINDOW * self.windows.len() as u32;
+            self.windows.push(Window::new(start));
+        }
+        &mut self.windows[i]
+    }
+}
+
+/// An HDR histogram of microseconds, 3 significant digits, growing as values need.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new(3).expect("3 significant digits is a valid precision")
+}
+
+/// Records a latency, growing the histogram to fit it. Not `saturating_record`: that one
+/// never grows an auto-resizing histogram and would clamp a 5 s timeout to whatever the
+/// largest earlier value was, hiding exactly the outliers this generator exists to show.
+pub fn record_us(histogram: &mut Histogram<u64>, us: u64) {
+    if histogram.record(us).is_err() {
+        histogram.saturating_record(us);
+    }
+}
+
+/// One second of a run.
+#[derive(Debug, Clone)]
+pub struct Window {
+    pub start: Duration,
+    /// Requests scheduled in this second that went out (whenever they did).
+    pub sent: u64,
+    /// Of those, the late ones.
+    pub late: u64,
+    /// Replies that came back in this second, by outcome.
+    pub ok: u64,
+    pub failed: u64,
+    pub unknown: u64,
+    /// Latencies (µs) of the requests that ended in this second.
+    pub latency: Histogram<u64>,
+}
+
+impl Window {
+    pub fn new(start: Duration) -> Self {
+        Window {
+            start,
+            sent: 0,
+            late: 0,
+            ok: 0,
+            failed: 0,
+            unknown: 0,
+            latency: new_histogram(),
+        }
+    }
+
+    /// Failed and unknown replies.
+    pub fn errors(&self) -> u64 {
+        self.failed + self.unknown
+    }
+}
+
+/// The result of a run.
+#[derive(Debug, Clone)]
+pub struct LoadReport {
+    pub mode: Mode,
+    /// How long the schedule ran (the run then waits for its last replies).
+    pub duration: Duration,
+    /// From the start to the last reply.
+    pub elapsed: Duration,
+    /// Requests the schedule asked for.
+    pub scheduled: u64,
+    /// Requests the run's time was up for before they could be sent.
+    pub dropped: u64,
+    pub record: Record,
+}
+
+impl std::ops::Deref for LoadReport {
+    type Target = Record;
+    fn deref(&self) -> &Record {
+        &self.record
+    }
+}
+
+impl LoadReport {
+    /// The schedule's mean rate, requests per second.
+    pub fn target_rate(&self) -> f64 {
+        self.scheduled as f64 / self.duration.as_secs_f64()
+    }
+
+    /// What went out, per second of the schedule.
+    pub fn achieved_rate(&self) -> f64 {
+        self.sent as f64 / self.duration.as_secs_f64()
+    }
+
+    /// The figures `lab load --json` prints and `verdict.json` keeps.
+    pub fn summary(&self) -> Summary {
+        let ms = |q: f64| self.latency.value_at_quantile(q) as f64 / 1000.0;
+        let errors = self.failed.iter().chain(&self.unknown);
+        Summary {
+            mode: match self.mode {
+                Mode::Open => "open",
+                Mode::Closed { .. } => "closed",
+            },
+            workers: match self.mode {
+                Mode::Open => None,
+                Mode::Closed { workers } => Some(workers),
+            },
+            duration_s: self.duration.as_secs_f64(),
+            elapsed_s: self.elapsed.as_secs_f64(),
+            target_rate: round(self.target_rate(), 1),
+            achieved_rate: round(self.achieved_rate(), 1),
+            scheduled: self.scheduled,
+            sent: self.sent,
+            ok: self.ok,
+            failed: self.failed.values().sum(),
+            unknown: self.unknown.values().sum(),
+            errors: errors.map(|(k, n)| (k.clone(), *n)).collect(),
+            late_sends: self.late_sends,
+            dropped: self.dropped,
+            max_lag_ms: round(self.max_lag.as_secs_f64() * 1000.0, 3),
+            p50_ms: ms(0.5),
+            p90_ms: ms(0.9),
+            p99_ms: ms(0.99),
+            p999_ms: ms(0.999),
+            max_ms: self.latency.max() as f64 / 1000.0,
+        }
+    }
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (x * scale).round() / scale
+}
+
+/// A run's figures, flat, for JSON.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Summary {
+    pub mode: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub workers: Option<usize>,
+    pub duration_s: f64,
+    pub elapsed_s: f64,
+    pub target_rate: f64,
+    pub achieved_rate: f64,
+    pub scheduled: u64,
+    pub sent: u64,
+    pub ok: u64,
+    pub failed: u64,
+    pub unknown: u64,
+    /// Failed and unknown outcomes by kind.
+    pub errors: BTreeMap<String, u64>,
+    pub late_sends: u64,
+    pub dropped: u64,
+    pub max_lag_ms: f64,
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+/// A load that cannot run as configured.
+#[derive(Debug)]
+pub enum LoadError {
+    Rate(String),
+    Duration,
+    Concurrency,
+    Thread(std::io::Error),
+    DispatcherDied,
+}
+
+impl fmt::Display for LoadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LoadError::Rate(why) => write!(f, "bad rate: {why}; give requests per second above 0"),
+            LoadError::Duration => write!(f, "the duration is 0: give how long to send for"),
+            LoadError::Concurrency => {
+                write!(f, "0 workers or 0 requests in flight: give at least 1")
+            }
+            LoadError::Thread(e) => write!(f, "cannot start the dispatcher thread: {e}"),
+            LoadError::DispatcherDied => write!(f, "the dispatcher thread panicked (see above)"),
+        }
+    }
+}
+
+impl std::error::Error for LoadError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(s: f64) -> Duration {
+        Duration::from_secs_f64(s)
+    }
+
+    fn close(a: Duration, b: f64) -> bool {
+        (a.as_secs_f64() - b).abs() < 1e-9
+    }
+
+    #[test]
+    fn a_constant_rate_sends_at_even_intervals() {
+        let t = Timeline::new(&Schedule::Constant { rate: 200.0 });
+        assert_eq!(t.time_of(0), Some(Duration::ZERO));
+        assert!(close(t.time_of(1).unwrap(), 0.005));
+        assert!(close(t.time_of(2000).unwrap(), 10.0));
+        assert_eq!(t.count_before(secs(10.0)), 2000);
+        assert_eq!(t.count_before(secs(10.0001)), 2001);
+    }
+
+    #[test]
+    fn steps_change_rate_at_their_boundaries_and_the_last_holds() {
+        let schedule = Schedule::Steps(vec![
+            (secs(1.0), 10.0),
+            (secs(1.0), 0.0),
+            (secs(1.0), 100.0),
+        ]);
+        let t = Timeline::new(&schedule);
+        assert!(close(t.time_of(9).unwrap(), 0.9));
+        // The pause: the 11th request waits for the third step.
+        assert!(close(t.time_of(10).unwrap(), 2.0));
+        assert!(close(t.time_of(11).unwrap(), 2.01));
+        assert!(close(t.time_of(110).unwrap(), 3.0));
+        assert!(close(t.time_of(210).unwrap(), 4.0));
+        assert_eq!(t.count_before(secs(3.0)), 110);
+        assert_eq!(schedule.rate_at(secs(1.5)), 0.0);
+        assert_eq!(schedule.rate_at(secs(99.0)), 100.0);
+    }
+
+    #[test]
+    fn a_schedule_that_falls_to_zero_ends() {
+        let t = Timeline::new(&Schedule::Steps(vec![(secs(1.0), 5.0), (secs(1.0), 0.0)]));
+        assert_eq!(t.time_of(5), None);
+        assert_eq!(t.count_before(secs(60.0)), 5);
+    }
+
+    #[test]
+    fn a_ramp_sends_what_its_area_says_and_then_holds() {
+        // 0 to 100/s over 10 s: 500 requests, the k-th at sqrt(k/5) s.
+        let schedule = Schedule::Ramp {
+            from: 0.0,
+            to: 100.0,
+            over: secs(10.0),
+        };
+        let t = Timeline::new(&schedule);
+        assert_eq!(t.time_of(0), Some(Duration::ZERO));
+        assert!(close(t.time_of(20).unwrap(), 2.0));
+        assert!(close(t.time_of(500).unwrap(), 10.0));
+        assert!(close(t.time_of(600).unwrap(), 11.0));
+        assert_eq!(t.count_before(secs(10.0)), 500);
+        assert_eq!(schedule.rate_at(secs(5.0)), 50.0);
+
+        // Downwards: 100 to 0 over 2 s is 100 requests, then nothing.
+        let down = Timeline::new(&Schedule::Ramp {
+            from: 100.0,
+            to: 0.0,
+            over: secs(2.0),
+        });
+        assert!(close(down.time_of(75).unwrap(), 1.0));
+        assert_eq!(down.count_before(secs(5.0)), 100);
+    }
+
+    #[test]
+    fn bad_schedules_are_refused_with_a_reason() {
+        let zero = Schedule::Constant { rate: 0.0 }.validate().unwrap_err();
+        assert!(zero.to_string().contains("every rate is 0"), "{zero}");
+        let nan = Schedule::Ramp {
+            from: f64::NAN,
+            to: 1.0,
+            over: secs(1.0),
+        };
+        assert!(nan.validate().is_err());
+        assert!(Schedule::Steps(vec![(secs(1.0), -1.0)]).validate().is_err());
+    }
+
+    #[test]
+    fn windows_keep_sends_by_schedule_and_replies_by_completion() {
+        let start = Instant::now();
+        let tally = Tally::new(start, Arc::default());
+        let shot = Shot {
+            index: 0,
+            intended: secs(0.5),
+            worker: None,
+        };
+        // Sent 10 ms late, answered 1.6 s after it was due.
+        tally.sending(shot, start + secs(0.51));
+        tally.completed(
+            start + secs(0.5),
+            start + secs(2.1),
+            Outcome::fail("http_503"),
+        );
+        let record = std::mem::take(&mut *tally.lock());
+        assert_eq!(record.windows.len(), 3);
+        assert_eq!((record.windows[0].sent, record.windows[0].late), (1, 1));
+        assert_eq!(record.windows[2].failed, 1);
+        assert_eq!(record.windows[2].latency.max(), record.latency.max());
+        assert_eq!(record.failed["http_503"], 1);
+        assert_eq!(record.max_lag, secs(0.01));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_open_run_sends_every_scheduled_request_and_counts_outcomes() {
+        let load = Load::new(Schedule::Constant { rate: 100.0 }, secs(0.5)).timeout(secs(0.2));
+        let scheduled = load.scheduled();
+        let report = load
+            .run(|shot: Shot| async move {
+                match shot.index % 10 {
+                    0 => Outcome::fail("http_503"),
+                    1 => std::future::pending().await,
+                    _ => Outcome::Ok,
+                }
+            })
+            .await
+            .unwrap();
+        assert_eq!(scheduled, 50);
+        assert_eq!((report.sent, report.dropped), (50, 0));
+        assert_eq!(report.failed["http_503"], 5);
+        assert_eq!(
+            report.unknown["timeout"], 5,
+            "a request never answered is unknown"
+        );
+        assert_eq!(report.ok, 40);
+        assert!(
+            report.latency.max() >= 200_000,
+            "the timeouts are waits too: {}",
+            report.latency.max()
+        );
+    }
+}
