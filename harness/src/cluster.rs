@@ -475,6 +475,12 @@ impl Cluster {
         self.await_ready(id, offset)
     }
 
+    /// The operating system's process id of `id`, while it runs.
+    pub fn pid(&self, id: &str) -> Option<u32> {
+        let nodes = self.lock_nodes();
+        nodes.get(id).and_then(|n| n.process.as_ref()).map(|r| r.child.id())
+    }
+
     /// Is `id` running (paused counts as running)?
     pub fn is_running(&self, id: &str) -> bool {
         let mut nodes = self.lock_nodes();

@@ -279,8 +279,10 @@ fn a_restarted_node_keeps_its_data_and_its_proxy_address() {
     let c = cluster();
     let addr = c.addr("n2");
     assert_eq!(request(addr, "PUT", "/data/note", "kept").unwrap().0, 200);
+    let before = c.pid("n2").unwrap();
 
     c.restart("n2").unwrap();
+    assert_ne!(c.pid("n2").unwrap(), before, "a restart is a new process");
     assert_eq!(c.addr("n2"), addr, "clients keep the same address");
     assert_eq!(get(addr, "/data/note").unwrap(), (200, "kept".to_string()));
     assert!(
