@@ -12,6 +12,8 @@
 //! - [`Load`]: the generator. [`Load::run`] drives the operation and returns a [`LoadReport`]:
 //!   HDR histograms overall and per second, counts by outcome, late sends; its
 //!   [`LoadReport::summary`] is what `lab load --json` prints.
+//! - [`HttpCall`]: one fixed HTTP request as an operation, and [`http_outcome`], the one place
+//!   that decides whether an HTTP exchange ended ok, fail or unknown.
 //!
 //! Why open loop. A closed-loop worker that waits 1 s for a stalled server sends nothing
 //! during that second, so the requests that would have waited are never sent and never
@@ -265,6 +267,62 @@ where
 {
     fn call(&self, shot: Shot) -> impl Future<Output = Outcome> + Send {
         self(shot)
+    }
+}
+
+/// One fixed HTTP request, sent again for every shot: what `lab load` drives.
+#[derive(Debug)]
+pub struct HttpCall {
+    client: reqwest::Client,
+    request: reqwest::Request,
+}
+
+impl HttpCall {
+    /// `request` must have a body made of bytes (or none), so that it can be cloned per shot.
+    pub fn new(client: reqwest::Client, request: reqwest::Request) -> Self {
+        HttpCall { client, request }
+    }
+}
+
+impl Operation for HttpCall {
+    async fn call(&self, _: Shot) -> Outcome {
+        let Some(request) = self.request.try_clone() else {
+            return Outcome::fail("streaming_body");
+        };
+        http_outcome(self.client.execute(request).await).await
+    }
+}
+
+/// What an HTTP exchange amounts to, reading the body to its end (so that the connection goes
+/// back to the pool). A 2xx is `Ok`; any other status is `Fail` (`http_503`): the node
+/// answered, and the node contract says a non-2xx did not apply. A refused connection is
+/// `Fail` (`connect`): nothing was sent. Anything that breaks after the request went out is
+/// `Unknown` (`reset`, `timeout`): it may have been applied.
+pub async fn http_outcome(result: reqwest::Result<reqwest::Response>) -> Outcome {
+    let unknown = |e: reqwest::Error| {
+        if e.is_timeout() {
+            Outcome::unknown("timeout")
+        } else {
+            Outcome::unknown("reset")
+        }
+    };
+    let mut response = match result {
+        Ok(response) => response,
+        Err(e) if e.is_connect() => return Outcome::fail("connect"),
+        Err(e) => return unknown(e),
+    };
+    loop {
+        match response.chunk().await {
+            Ok(Some(_)) => {}
+            Ok(None) => break,
+            Err(e) => return unknown(e),
+        }
+    }
+    let status = response.status();
+    if status.is_success() {
+        Outcome::Ok
+    } else {
+        Outcome::Fail(Cow::Owned(format!("http_{}", status.as_u16())))
     }
 }
 

@@ -1,0 +1,188 @@
+//! The load generator against real HTTP targets on loopback.
+//!
+//! - A stalled server shows in the open loop's tail and hides from a closed loop: the reason
+//!   the generator is open loop.
+//! - A generator that cannot keep its schedule says so (late sends) instead of sending less.
+//! - The rate it sends is the rate it was asked for.
+//!
+//! Each target is an in-process axum server on 127.0.0.1:0 with a fixed service time. The
+//! machines this runs on are 2-core and noisy, so every bound is wide and compares figures of
+//! the same run, never a tight absolute number.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use harness::load::{HttpCall, Load, LoadReport, Mode, Outcome, Schedule, Shot};
+
+/// A server that takes `service` per request, and stops answering during `stall` (requests
+/// that arrive in it, or are in progress, wait for its end): a GC pause, a hung disk.
+struct Target {
+    addr: SocketAddr,
+    received: Arc<AtomicU64>,
+}
+
+impl Target {
+    async fn start(service: Duration, stall: Option<(Instant, Instant)>) -> Target {
+        let received = Arc::new(AtomicU64::new(0));
+        let counter = received.clone();
+        let app = Router::new().route(
+            "/",
+            get(move || {
+                counter.fetch_add(1, Ordering::Relaxed);
+                async move {
+                    tokio::time::sleep(service).await;
+                    if let Some((from, until)) = stall {
+                        let now = Instant::now();
+                        if now >= from && now < until {
+                            tokio::time::sleep_until(until.into()).await;
+                        }
+                    }
+                    "ok"
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        Target { addr, received }
+    }
+
+    fn get(&self) -> HttpCall {
+        let url = format!("http://{}/", self.addr).parse().unwrap();
+        HttpCall::new(
+            reqwest::Client::new(),
+            reqwest::Request::new(reqwest::Method::GET, url),
+        )
+    }
+}
+
+fn p99_ms(report: &LoadReport) -> f64 {
+    report.summary().p99_ms
+}
+
+/// Every request answered, none lost to the generator: the healthy path under every test.
+fn assert_all_answered(name: &str, report: &LoadReport) {
+    let s = report.summary();
+    assert!(
+        s.ok == s.sent && s.sent > 0 && s.errors.is_empty(),
+        "{name}: expected every request answered ok, got {s:?}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stall_shows_in_the_open_loop_tail_and_hides_from_a_closed_loop() {
+    let (rate, run, service) = (200.0, Duration::from_secs(10), Duration::from_millis(2));
+    let start = Instant::now() + Duration::from_millis(100);
+    let stall = Some((
+        start + Duration::from_secs(4),
+        start + Duration::from_secs(5),
+    ));
+    // Two servers with the same stall at the same time, so both loops run at once.
+    let open_target = Target::start(service, stall).await;
+    let closed_target = Target::start(service, stall).await;
+
+    let load = Load::new(Schedule::Constant { rate }, run).starting_at(start);
+    let open = load.clone().run(open_target.get());
+    let closed = load
+        .mode(Mode::Closed { workers: 1 })
+        .run(closed_target.get());
+    let (open, closed) = tokio::join!(open, closed);
+    let (open, closed) = (open.unwrap(), closed.unwrap());
+    eprintln!("open:   {:?}", open.summary());
+    eprintln!("closed: {:?}", closed.summary());
+
+    assert_all_answered("open loop", &open);
+    assert_all_answered("closed loop", &closed);
+    assert_eq!(
+        open.sent, 2000,
+        "the open loop sends every scheduled request"
+    );
+    assert!(
+        p99_ms(&open) >= 500.0,
+        "the open loop must show the 1 s stall in its p99 (every request scheduled during the \
+         stall waited for its end), got {:?}",
+        open.summary()
+    );
+    assert!(
+        p99_ms(&closed) < 100.0,
+        "one closed-loop worker waits out the stall on a single request, so its p99 should \
+         look healthy (that is the trap this test shows), got {:?}",
+        closed.summary()
+    );
+    // The stall is in the windows where it happened: no replies at all in second 4 (all wait
+    // for its end), then the backlog in second 5.
+    let window = |s: usize| &open.windows[s];
+    assert!(window(4).ok < 10, "{:?}", window(4));
+    assert!(window(5).ok > 200, "{:?}", window(5));
+    assert!(window(5).latency.max() >= 900_000, "{:?}", window(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_generator_that_cannot_keep_its_schedule_reports_late_sends() {
+    // Healthy: a cheap operation at a modest rate leaves (almost) nothing late.
+    let healthy = Load::new(Schedule::Constant { rate: 500.0 }, Duration::from_secs(1))
+        .run(|_: Shot| async { Outcome::Ok })
+        .await
+        .unwrap();
+    eprintln!("healthy: {:?}", healthy.summary());
+    assert_all_answered("healthy", &healthy);
+    assert!(
+        healthy.late_sends * 10 <= healthy.sent,
+        "a healthy run should have few late sends, got {:?}",
+        healthy.summary()
+    );
+
+    // Starved: each request blocks a runtime thread for 1 ms (a CPU-bound client), so the two
+    // threads manage about 2000 a second, and 5000 are asked for.
+    let load = Load::new(Schedule::Constant { rate: 5000.0 }, Duration::from_secs(1));
+    let scheduled = load.scheduled();
+    let starved = load
+        .run(|_: Shot| async {
+            std::thread::sleep(Duration::from_millis(1));
+            Outcome::Ok
+        })
+        .await
+        .unwrap();
+    let s = starved.summary();
+    eprintln!("starved: {s:?}");
+    assert!(s.late_sends > 0, "expected late sends, got {s:?}");
+    assert!(
+        s.late_sends * 2 > s.sent,
+        "most sends of a run at more than twice its capacity are late, got {s:?}"
+    );
+    assert_eq!(
+        s.sent + s.dropped,
+        scheduled,
+        "every scheduled request is either sent or counted as dropped"
+    );
+    assert!(s.max_lag_ms > 100.0, "{s:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_achieved_rate_is_the_target_rate() {
+    let target = Target::start(Duration::ZERO, None).await;
+    for rate in [100.0, 1000.0, 3000.0] {
+        let before = target.received.load(Ordering::Relaxed);
+        let report = Load::new(Schedule::Constant { rate }, Duration::from_secs(2))
+            .run(target.get())
+            .await
+            .unwrap();
+        let s = report.summary();
+        eprintln!("rate {rate}: {s:?}");
+        assert_all_answered(&format!("rate {rate}"), &report);
+        let received = target.received.load(Ordering::Relaxed) - before;
+        assert_eq!(received, s.sent, "the server saw what the generator sent");
+        let ratio = s.achieved_rate / rate;
+        assert!(
+            (0.9..=1.1).contains(&ratio),
+            "asked for {rate}/s, achieved {:.1}/s: {s:?}",
+            s.achieved_rate
+        );
+        // Sends were on time: a stricter statement than the rate over the whole run.
+        assert!(s.late_sends * 10 <= s.sent, "{s:?}");
+    }
+}
