@@ -51,8 +51,8 @@ use tokio::time::Instant;
 const CHUNK: usize = 16 * 1024;
 /// Chunks a direction may hold (512 KiB at most) before its reader stops and TCP pushes back.
 const QUEUE_CHUNKS: usize = 32;
-/// A rate-limited writer sends slices of this many seconds' worth of bytes, so pacing is smooth.
-const PACING_SLICE_SECS: u64 = 20; // 1/20 s
+/// A rate-limited writer sends a second's worth of bytes in this many slices, so pacing is smooth.
+const PACING_SLICES_PER_SEC: u64 = 20;
 
 /// The runtime every proxy runs on. It belongs to the harness, never to the caller: a test's
 /// own runtime may be single-threaded, busy or shutting down, and a link must keep flowing.
@@ -559,7 +559,7 @@ async fn write(
                         tokio::time::sleep_until(start).await;
                         continue; // faults may have changed while we slept
                     }
-                    let slice = (rate / PACING_SLICE_SECS).clamp(1, CHUNK as u64) as usize;
+                    let slice = (rate / PACING_SLICES_PER_SEC).clamp(1, CHUNK as u64) as usize;
                     let len = rest.len().min(slice);
                     paced_until = Some(start + Duration::from_secs_f64(len as f64 / rate as f64));
                     len
