@@ -6,7 +6,8 @@
 //! - `sigkill`: is killed with SIGKILL, so nothing runs in it (the nodes must notice the end
 //!   of file on their stdin and exit by themselves).
 //!
-//! Each case first shows the nodes are really running, then that none is left.
+//! Each case first shows the nodes are really running, then that none is left, then (from
+//! the node logs) which mechanism ended them.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
@@ -110,8 +111,7 @@ fn case(mode: &str) -> Result<(), String> {
     loop {
         let left = processes_mentioning(&runs);
         if left.is_empty() {
-            let _ = std::fs::remove_dir_all(&runs);
-            return Ok(());
+            break;
         }
         if Instant::now() > deadline {
             for pid in &left {
@@ -124,6 +124,40 @@ fn case(mode: &str) -> Result<(), String> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Who ended the nodes? A node that exits on its own (stdin closed) says so in its log. Only
+    // the SIGKILL case may rely on that; in the others the harness must have killed them first.
+    let noticed_eof = node_logs(&runs)
+        .iter()
+        .filter(|log| log.contains("stdin closed"))
+        .count();
+    let _ = std::fs::remove_dir_all(&runs);
+    match (mode, noticed_eof) {
+        ("sigkill", 3) => Ok(()),
+        ("sigkill", n) => Err(format!(
+            "only {n} of 3 nodes exited on end of file of stdin"
+        )),
+        (_, 0) => Ok(()),
+        (_, n) => Err(format!(
+            "{n} nodes outlived the harness until their stdin closed: it did not kill them"
+        )),
+    }
+}
+
+/// The contents of every node log under `runs` (`<runs>/<run>/<id>.log`).
+fn node_logs(runs: &Path) -> Vec<String> {
+    let mut logs = Vec::new();
+    for run in std::fs::read_dir(runs).into_iter().flatten().flatten() {
+        for file in std::fs::read_dir(run.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            if file.path().extension().is_some_and(|e| e == "log") {
+                logs.push(std::fs::read_to_string(file.path()).unwrap_or_default());
+            }
+        }
+    }
+    logs
 }
 
 /// Live processes whose command line mentions `dir` (nodes get their data directory there).
