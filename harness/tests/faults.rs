@@ -314,6 +314,30 @@ fn a_node_that_panics_fails_the_wait_at_once_with_its_panic_line() {
 }
 
 #[test]
+fn a_node_that_crashes_mid_run_is_reported_with_its_panic_line() {
+    let c = cluster();
+    c.check_alive().expect("healthy cluster");
+    let _ = request(c.addr("n3"), "POST", "/crash", "");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while c.is_running("n3") && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let err = c.check_alive().expect_err("n3 crashed");
+    let text = err.to_string();
+    assert!(
+        text.contains("node n3 exited unexpectedly (exit code 101)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("panic:") && text.contains("crash requested by POST /crash"),
+        "{text}"
+    );
+    let report = c.diagnose();
+    assert!(report.contains("--- n1 (running at"), "{report}");
+    assert!(report.contains("--- n3 (EXITED exit code 101)"), "{report}");
+}
+
+#[test]
 fn bad_requests_are_refused_with_a_reason() {
     let err = Cluster::builder(TEST_NODE).nodes(0).start().err().unwrap();
     assert!(matches!(err, ClusterError::BadRequest(_)) && err.to_string().contains("at least one"));

@@ -70,7 +70,11 @@ fn case(mode: &str) -> Result<(), String> {
         .env("LAB_RUNS_DIR", &runs)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(if mode == "panic" {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .spawn()
         .map_err(|e| format!("cannot run the child: {e}"))?;
     let mut stdout = BufReader::new(child.stdout.take().unwrap());
@@ -102,7 +106,19 @@ fn case(mode: &str) -> Result<(), String> {
             libc::kill(pid, libc::SIGKILL);
         },
     }
+    let mut stderr = String::new();
+    if let Some(mut pipe) = child.stderr.take() {
+        use std::io::Read;
+        let _ = pipe.read_to_string(&mut stderr);
+    }
     let status = child.wait().map_err(|e| e.to_string())?;
+    if mode == "panic"
+        && !(stderr.contains("=== cluster state at the failure") && stderr.contains("running at"))
+    {
+        return Err(format!(
+            "a panicking test must print the cluster's state; it printed:\n{stderr}"
+        ));
+    }
     if status.success() {
         return Err(format!("the child should have failed, it exited {status}"));
     }

@@ -4,6 +4,7 @@
 //! - `POST /echo`: the body back.
 //! - `POST /note`: a JSON `{"text": ...}` back, for the kit's bad-input answers.
 //! - `GET /slow/{ms}`: answers after `ms` milliseconds.
+//! - `POST /crash`: panics, to show how a crash mid-run is reported.
 //! - `GET /peers`: asks every peer `GET /internal/ping` (300 ms budget) and reports
 //!   `{"n2": "up", "n3": "down: ..."}`: the node's own view of who it can reach.
 //! - `GET /internal/ping`: `pong from <id>` (cookie required).
@@ -38,6 +39,7 @@ fn main() -> std::process::ExitCode {
             .route("/echo", post(|body: Bytes| async move { body }))
             .route("/note", post(note))
             .route("/slow/{ms}", get(slow))
+            .route("/crash", post(crash))
             .route("/peers", get(peers).with_state(ctx.clone()))
             .route(
                 "/data/{name}",
@@ -69,6 +71,10 @@ struct Note {
 
 async fn note(node_kit::Json(note): node_kit::Json<Note>) -> node_kit::Json<Note> {
     node_kit::Json(note)
+}
+
+async fn crash() -> &'static str {
+    panic!("crash requested by POST /crash")
 }
 
 async fn slow(Path(ms): Path<u64>) -> String {
