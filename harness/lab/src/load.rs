@@ -1,9 +1,547 @@
-//! `lab load` (placeholder).
+//! `lab load`: a standalone open-loop HTTP load generator, usable against anything (like oha
+//! or wrk2).
+//!
+//! ```text
+//! cargo lab load --url http://127.0.0.1:8080/health --rate 500 --duration 10s
+//! cargo lab load --url http://127.0.0.1:8080/carts/7 --method POST --body '{"item":"x"}' \
+//!     -H 'content-type: application/json' --rate 200 --duration 30s --json
+//! cargo lab load --url ... --rate 200 --duration 10s --closed 1   # the coordinated-omission trap
+//! ```
+//!
+//! The engine is [`harness::load`]; this file turns flags into a [`Load`], checks that the
+//! target can be reached before it starts (a typo should cost one line, not ten seconds of
+//! connection errors), shows a progress bar on a terminal, and prints either a short table or
+//! one JSON object (`--json`). Bad input gets one line on stderr and exit code 2.
+
+use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use harness::load::{
+    HttpCall, LATE_TOLERANCE, Load, LoadReport, Mode, Progress, Schedule, Summary,
+};
+use indicatif::{ProgressBar, ProgressStyle};
+use reqwest::header::{HeaderName, HeaderValue};
 
 #[derive(Debug, clap::Args)]
-pub struct LoadArgs {}
+#[command(
+    after_help = "Open loop (the default) sends every request at its scheduled time and \
+counts latency from that time, so a stalled target shows in the tail. --closed N shows what \
+most load tools report instead."
+)]
+pub struct LoadArgs {
+    /// The URL every request goes to (http://, no TLS).
+    #[arg(long)]
+    pub url: String,
+    /// Requests per second to send.
+    #[arg(long)]
+    pub rate: String,
+    /// How long to send for: 10s, 500ms, 2m, or plain seconds.
+    #[arg(long)]
+    pub duration: String,
+    /// Ramp linearly from --rate to this rate over the run (to find the knee).
+    #[arg(long, value_name = "RATE")]
+    pub ramp_to: Option<String>,
+    /// The HTTP method.
+    #[arg(long, default_value = "GET")]
+    pub method: String,
+    /// The request body, sent as is.
+    #[arg(long)]
+    pub body: Option<String>,
+    /// A request header, `name: value`; repeat for more.
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE")]
+    pub headers: Vec<String>,
+    /// Open loop: each request at its scheduled time, whatever the replies do (the default).
+    #[arg(long, conflicts_with = "closed")]
+    pub open: bool,
+    /// Closed loop: N workers, each waits for its reply before it sends again.
+    #[arg(long, value_name = "N")]
+    pub closed: Option<usize>,
+    /// A request not answered within this counts as unknown (timeout).
+    #[arg(long, default_value = "5s")]
+    pub timeout: String,
+    /// The most requests in flight at once (open loop); beyond it sends wait and count as late.
+    #[arg(long, default_value_t = 4096)]
+    pub max_in_flight: usize,
+    /// Print one JSON object instead of the table.
+    #[arg(long)]
+    pub json: bool,
+}
 
-pub fn run(_: LoadArgs) -> ExitCode {
-    crate::not_built("load")
+pub fn run(args: LoadArgs) -> ExitCode {
+    let plan = match Plan::from_args(&args) {
+        Ok(plan) => plan,
+        Err(why) => return bad_input(&why),
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("lab load: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        if let Err(why) = reachable(&plan.url).await {
+            return bad_input(&why);
+        }
+        let report = match drive(&plan).await {
+            Ok(report) => report,
+            Err(why) => return bad_input(&why),
+        };
+        if args.json {
+            let out = JsonOut {
+                url: plan.url.as_str(),
+                method: plan.method.as_str(),
+                summary: report.summary(),
+            };
+            match serde_json::to_string(&out) {
+                Ok(line) => println!("{line}"),
+                Err(e) => {
+                    eprintln!("lab load: cannot write the JSON summary: {e}");
+                    return ExitCode::FAILURE;
+                }
+            }
+        } else {
+            print!("{}", table(&plan, &report));
+        }
+        ExitCode::SUCCESS
+    })
+}
+
+fn bad_input(why: &str) -> ExitCode {
+    eprintln!("lab load: {why}");
+    ExitCode::from(2)
+}
+
+/// The flags, checked.
+struct Plan {
+    url: reqwest::Url,
+    method: reqwest::Method,
+    headers: reqwest::header::HeaderMap,
+    body: Option<String>,
+    schedule: Schedule,
+    duration: Duration,
+    mode: Mode,
+    timeout: Duration,
+    max_in_flight: usize,
+}
+
+impl Plan {
+    fn from_args(args: &LoadArgs) -> Result<Plan, String> {
+        let rate = parse_rate("--rate", &args.rate)?;
+        let duration = parse_duration("--duration", &args.duration)?;
+        let schedule = match &args.ramp_to {
+            None => Schedule::Constant { rate },
+            Some(to) => Schedule::Ramp {
+                from: rate,
+                to: parse_rate("--ramp-to", to)?,
+                over: duration,
+            },
+        };
+        let url = reqwest::Url::parse(&args.url)
+            .map_err(|e| format!("bad --url {:?}: {e} (try http://127.0.0.1:8080/)", args.url))?;
+        if url.scheme() != "http" {
+            return Err(format!(
+                "bad --url {:?}: only http:// is supported (the lab has no TLS)",
+                args.url
+            ));
+        }
+        let method =
+            reqwest::Method::from_bytes(args.method.to_uppercase().as_bytes()).map_err(|_| {
+                format!(
+                    "bad --method {:?}: try GET, POST, PUT or DELETE",
+                    args.method
+                )
+            })?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        for header in &args.headers {
+            let (name, value) = header
+                .split_once(':')
+                .ok_or_else(|| format!("bad --header {header:?}: write it as 'name: value'"))?;
+            let name = HeaderName::from_bytes(name.trim().as_bytes())
+                .map_err(|e| format!("bad --header {header:?}: {e}"))?;
+            let value = HeaderValue::from_str(value.trim())
+                .map_err(|e| format!("bad --header {header:?}: {e}"))?;
+            headers.append(name, value);
+        }
+        let mode = match args.closed {
+            None => Mode::Open,
+            Some(0) => return Err("--closed needs at least 1 worker".into()),
+            Some(workers) => Mode::Closed { workers },
+        };
+        if args.max_in_flight == 0 {
+            return Err("--max-in-flight must be at least 1".into());
+        }
+        Ok(Plan {
+            url,
+            method,
+            headers,
+            body: args.body.clone(),
+            schedule,
+            duration,
+            mode,
+            timeout: parse_duration("--timeout", &args.timeout)?,
+            max_in_flight: args.max_in_flight,
+        })
+    }
+
+    fn request(&self) -> reqwest::Request {
+        let mut request = reqwest::Request::new(self.method.clone(), self.url.clone());
+        *request.headers_mut() = self.headers.clone();
+        if let Some(body) = &self.body {
+            *request.body_mut() = Some(body.clone().into());
+        }
+        request
+    }
+
+    fn describe(&self) -> String {
+        let rate = match self.schedule {
+            Schedule::Ramp { from, to, .. } => format!("{from}/s ramping to {to}/s"),
+            ref other => format!("{}/s", other.rate_at(Duration::ZERO)),
+        };
+        let mode = match self.mode {
+            Mode::Open => "open loop".to_string(),
+            Mode::Closed { workers: 1 } => "closed loop, 1 worker".to_string(),
+            Mode::Closed { workers } => format!("closed loop, {workers} workers"),
+        };
+        format!(
+            "{} {} · {mode} · {rate} for {}",
+            self.method,
+            self.url,
+            seconds(self.duration)
+        )
+    }
+}
+
+fn parse_rate(flag: &str, text: &str) -> Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
+        Ok(_) => Err(format!(
+            "{flag} must be above 0 requests per second (got {text})"
+        )),
+        Err(_) => Err(format!(
+            "{flag} must be a number of requests per second (got {text:?})"
+        )),
+    }
+}
+
+/// `10s`, `1.5s`, `500ms`, `2m`, `1h`, or plain seconds; above zero.
+fn parse_duration(flag: &str, text: &str) -> Result<Duration, String> {
+    let t = text.trim();
+    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
+    let (number, unit) = t.split_at(split);
+    let scale = match unit {
+        "ms" => 0.001,
+        "" | "s" => 1.0,
+        "m" => 60.0,
+        "h" => 3600.0,
+        _ => f64::NAN,
+    };
+    match number.parse::<f64>().map(|n| n * scale) {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
+            Ok(Duration::from_secs_f64(secs))
+        }
+        _ => Err(format!(
+            "{flag} must be a time above 0 such as 10s, 500ms or 2m (got {text:?})"
+        )),
+    }
+}
+
+/// Fails in one line if nothing listens at the URL's address. A plain TCP connect, so that
+/// the check sends no request (a POST must not be applied one extra time).
+async fn reachable(url: &reqwest::Url) -> Result<(), String> {
+    let host = url.host_str().unwrap_or_default();
+    let port = url.port_or_known_default().unwrap_or(80);
+    let unreachable = |why: String| format!("cannot reach {url}: {why}; is the server running?");
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(|e| unreachable(format!("cannot resolve {host}: {e}")))?
+        .collect();
+    let connect = async {
+        let mut last = None;
+        for addr in &addrs {
+            match tokio::net::TcpStream::connect(addr).await {
+                Ok(_) => return Ok(()),
+                Err(e) => last = Some(format!("{addr}: {e}")),
+            }
+        }
+        Err(last.unwrap_or_else(|| format!("{host} has no address")))
+    };
+    match tokio::time::timeout(Duration::from_secs(3), connect).await {
+        Ok(result) => result.map_err(unreachable),
+        Err(_) => Err(unreachable("no answer to a connect within 3 s".into())),
+    }
+}
+
+async fn drive(plan: &Plan) -> Result<LoadReport, String> {
+    let client = reqwest::Client::builder()
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+    let load = Load::new(plan.schedule.clone(), plan.duration)
+        .mode(plan.mode)
+        .timeout(plan.timeout)
+        .max_in_flight(plan.max_in_flight);
+    let bar = progress_bar(plan.duration, load.progress());
+    let report = load
+        .run(HttpCall::new(client, plan.request()))
+        .await
+        .map_err(|e| e.to_string());
+    if let Some(bar) = bar {
+        bar.abort();
+    }
+    report
+}
+
+/// A progress bar on stderr, for runs long enough to wonder about, when a person watches.
+fn progress_bar(
+    duration: Duration,
+    progress: Arc<Progress>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    if duration < Duration::from_secs(2) || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = ProgressBar::new(duration.as_millis() as u64);
+    if let Ok(style) = ProgressStyle::with_template("{spinner} [{bar:30}] {msg}") {
+        bar.set_style(style.progress_chars("=> "));
+    }
+    let start = Instant::now();
+    Some(tokio::spawn(async move {
+        // Cleared when the task is aborted at the end of the run.
+        struct Clear(ProgressBar);
+        impl Drop for Clear {
+            fn drop(&mut self) {
+                self.0.finish_and_clear();
+            }
+        }
+        let bar = Clear(bar);
+        let mut tick = tokio::time::interval(Duration::from_millis(100));
+        loop {
+            tick.tick().await;
+            let elapsed = start.elapsed().min(duration);
+            bar.0.set_position(elapsed.as_millis() as u64);
+            bar.0.set_message(format!(
+                "{:.1}/{} · sent {} · replies {} · errors {} · late {}",
+                elapsed.as_secs_f64(),
+                seconds(duration),
+                progress.sent(),
+                progress.completed(),
+                progress.errors(),
+                progress.late()
+            ));
+        }
+    }))
+}
+
+#[derive(serde::Serialize)]
+struct JsonOut<'a> {
+    url: &'a str,
+    method: &'a str,
+    #[serde(flatten)]
+    summary: Summary,
+}
+
+/// The short table a person reads after a run.
+fn table(plan: &Plan, report: &LoadReport) -> String {
+    let s = report.summary();
+    let mut out = format!("lab load: {}\n\n", plan.describe());
+    out += &format!(
+        "  requests  {} sent of {} scheduled · {:.1}/s achieved of {:.1}/s\n",
+        s.sent, s.scheduled, s.achieved_rate, s.target_rate
+    );
+    let kinds: Vec<String> = s.errors.iter().map(|(k, n)| format!("{k} {n}")).collect();
+    let kinds = if kinds.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", kinds.join(", "))
+    };
+    out += &format!(
+        "  replies   {} ok · {} failed · {} unknown{kinds}\n",
+        s.ok, s.failed, s.unknown
+    );
+    out += &format!(
+        "  latency   p50 {} · p90 {} · p99 {} · p99.9 {} · max {}   (ms, from the {} send time)\n",
+        ms(s.p50_ms),
+        ms(s.p90_ms),
+        ms(s.p99_ms),
+        ms(s.p999_ms),
+        ms(s.max_ms),
+        match plan.mode {
+            Mode::Open => "intended",
+            Mode::Closed { .. } => "actual",
+        }
+    );
+    let tolerance = LATE_TOLERANCE.as_millis();
+    if s.late_sends * 100 <= s.sent && s.dropped == 0 {
+        out += &format!(
+            "  schedule  kept: {} late sends (more than {tolerance} ms behind), worst {} ms\n",
+            s.late_sends,
+            ms(s.max_lag_ms)
+        );
+    } else {
+        out += &format!(
+            "  schedule  NOT kept: {} of {} sends late by more than {tolerance} ms (worst {} ms), \
+             {} never sent\n",
+            s.late_sends,
+            s.sent,
+            ms(s.max_lag_ms),
+            s.dropped
+        );
+        out += match plan.mode {
+            Mode::Open => {
+                "            the generator could not keep up (CPU, or --max-in-flight): the target \
+                 saw a gentler load than asked\n"
+            }
+            Mode::Closed { .. } => {
+                "            the workers were waiting on replies: that waiting is in no latency \
+                 above (run without --closed to see it)\n"
+            }
+        };
+    }
+    out
+}
+
+fn ms(v: f64) -> String {
+    if v < 10.0 {
+        format!("{v:.2}")
+    } else if v < 100.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.0}")
+    }
+}
+
+fn seconds(d: Duration) -> String {
+    format!("{}s", d.as_secs_f64())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        load: LoadArgs,
+    }
+
+    fn plan(args: &[&str]) -> Result<Plan, String> {
+        let cli = Cli::try_parse_from(std::iter::once("load").chain(args.iter().copied()))
+            .map_err(|e| e.to_string())?;
+        Plan::from_args(&cli.load)
+    }
+
+    const OK: [&str; 6] = [
+        "--url",
+        "http://127.0.0.1:9/",
+        "--rate",
+        "100",
+        "--duration",
+        "2s",
+    ];
+
+    #[test]
+    fn durations_read_like_people_write_them() {
+        let d = |s| parse_duration("--duration", s);
+        assert_eq!(d("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(d("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(d("1.5s"), Ok(Duration::from_millis(1500)));
+        assert_eq!(d("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(d("3"), Ok(Duration::from_secs(3)));
+        for bad in ["0s", "-1s", "ten", "5 parsecs", ""] {
+            assert!(d(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    #[test]
+    fn bad_input_is_one_line_that_names_the_flag() {
+        let cases: [(&[&str], &str); 6] = [
+            (
+                &["--url", "http://a/", "--rate", "0", "--duration", "1s"],
+                "--rate must be above 0",
+            ),
+            (
+                &["--url", "http://a/", "--rate", "x", "--duration", "1s"],
+                "--rate must be a number",
+            ),
+            (
+                &["--url", "not a url", "--rate", "1", "--duration", "1s"],
+                "bad --url",
+            ),
+            (
+                &["--url", "https://a/", "--rate", "1", "--duration", "1s"],
+                "only http://",
+            ),
+            (
+                &["--url", "http://a/", "--rate", "1", "--duration", "0"],
+                "--duration must be",
+            ),
+            (
+                &[
+                    "--url",
+                    "http://a/",
+                    "--rate",
+                    "1",
+                    "--duration",
+                    "1s",
+                    "-H",
+                    "nocolon",
+                ],
+                "bad --header",
+            ),
+        ];
+        for (args, expected) in cases {
+            let err = plan(args).err().unwrap_or_default();
+            assert!(
+                err.contains(expected) && !err.contains('\n'),
+                "{args:?}: {err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn flags_make_the_plan() {
+        let mut args = OK.to_vec();
+        args.extend([
+            "--method",
+            "post",
+            "--body",
+            "{}",
+            "-H",
+            "content-type: application/json",
+        ]);
+        args.extend(["--closed", "4", "--ramp-to", "300"]);
+        let p = plan(&args).unwrap();
+        assert_eq!(p.method, reqwest::Method::POST);
+        assert_eq!(p.mode, Mode::Closed { workers: 4 });
+        assert_eq!(
+            p.schedule,
+            Schedule::Ramp {
+                from: 100.0,
+                to: 300.0,
+                over: Duration::from_secs(2)
+            }
+        );
+        let request = p.request();
+        assert_eq!(request.headers()["content-type"], "application/json");
+        assert!(plan(&[&OK[..], &["--open", "--closed", "2"]].concat()).is_err());
+    }
+
+    #[tokio::test]
+    async fn an_unreachable_target_is_named() {
+        // Bind then drop a listener: its port is (almost surely) closed now.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .unwrap();
+        let url = reqwest::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+        let err = reachable(&url).await.unwrap_err();
+        assert!(err.starts_with(&format!("cannot reach {url}")), "{err}");
+        assert!(!err.contains('\n'));
+    }
 }
