@@ -81,25 +81,7 @@ fn internal_routes_need_the_cookie() {
 fn bad_input_gets_a_4xx_with_a_json_body_and_the_node_keeps_serving() {
     let c = Cluster::builder(TEST_NODE).nodes(1).start().unwrap();
     let addr = c.addr("n1");
-    // Sends the head and `body`; a `declared` length larger than the body sends only the head,
-    // so the node must refuse on the header alone (no unread bytes, no reset race).
-    let post = |body: &str, declared: usize| {
-        use std::io::{Read, Write};
-        let mut stream = std::net::TcpStream::connect(addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(5)))
-            .unwrap();
-        let head = format!(
-            "POST /note HTTP/1.1\r\nhost: lab\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\n\r\n"
-        );
-        stream.write_all(head.as_bytes()).unwrap();
-        if declared == body.len() {
-            stream.write_all(body.as_bytes()).unwrap();
-        }
-        let mut buf = vec![0u8; 4096];
-        let n = stream.read(&mut buf).unwrap();
-        String::from_utf8_lossy(&buf[..n]).into_owned()
-    };
+    let post = |body: &str, declared: usize| post_json(addr, "/note", body, declared);
     let ok = post(r#"{"text":"hi"}"#, 13);
     assert!(
         ok.starts_with("HTTP/1.1 200") && ok.contains(r#"{"text":"hi"}"#),
@@ -175,4 +157,34 @@ fn sigterm_shuts_a_node_down_gracefully() {
         "the node logs why it stopped:\n{log}"
     );
     assert!(c.is_running("n2"), "the other node is untouched");
+}
+
+#[test]
+fn the_cart_api_validates_input_and_the_test_store_survives_a_kill() {
+    let c = Cluster::builder(TEST_NODE).nodes(1).start().unwrap();
+    let addr = c.addr("n1");
+    let add = |cart: &str, item: &str| {
+        let body = format!(r#"{{"request_id":"r-{item}","item":"{item}"}}"#);
+        post_json(addr, &format!("/carts/{cart}/items"), &body, body.len())
+    };
+    for i in 0..20 {
+        let reply = add("42", &format!("sku-{i}"));
+        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
+    }
+    let reply = add("bad%20id", "sku");
+    assert!(
+        reply.starts_with("HTTP/1.1 400") && reply.contains("cart id"),
+        "{reply}"
+    );
+
+    c.kill("n1").unwrap();
+    c.restart("n1").unwrap();
+    let (status, body) = get(addr, "/carts/42").unwrap();
+    assert_eq!(status, 200);
+    let cart: node_kit::cart::Cart = serde_json::from_str(&body).unwrap();
+    let expected: Vec<String> = (0..20).map(|i| format!("sku-{i}")).collect();
+    assert_eq!(
+        cart.items, expected,
+        "every acknowledged add survives SIGKILL"
+    );
 }

@@ -25,6 +25,7 @@
 //! - [`metrics`]: the Prometheus text endpoint and its middleware.
 //! - [`link`]: framed node-to-node connections over an HTTP/1.1 upgrade.
 //! - [`peer`]: the HTTP client for peers (timeout and cookie, no retries).
+//! - [`cart`]: the shop's cart API, defined once for every data node.
 //!
 //! The exact formats, once:
 //! - ready line on stdout: `READY id=<id> addr=<ip:port>` ([`config::ready_line`]);
@@ -32,6 +33,7 @@
 //! - errors are `{"error": "<code>", "message": "<sentence>"}` ([`error::ApiError`]);
 //! - `<binary> healthcheck <host:port>` exits 0 if that node is healthy, 1 otherwise.
 
+pub mod cart;
 pub mod config;
 pub mod error;
 pub mod link;

@@ -144,3 +144,23 @@ pub fn is_timeout(err: &io::Error) -> bool {
         io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
     )
 }
+
+/// Posts JSON on a fresh connection and returns the raw reply (status line, headers, body).
+/// A `declared` length larger than the body sends only the head: the node must refuse on the
+/// header alone (no unread bytes, no reset race).
+pub fn post_json(addr: SocketAddr, path: &str, body: &str, declared: usize) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nhost: lab\r\ncontent-type: application/json\r\ncontent-length: {declared}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).unwrap();
+    if declared == body.len() {
+        stream.write_all(body.as_bytes()).unwrap();
+    }
+    let mut buf = vec![0u8; 8192];
+    let n = stream.read(&mut buf).unwrap();
+    String::from_utf8_lossy(&buf[..n]).into_owned()
+}

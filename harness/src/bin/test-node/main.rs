@@ -12,7 +12,11 @@
 //!   restarted node keeps it.
 //! - links: every frame is echoed back.
 //!
-//! Node-specific flag (after `--`): `--panic-on-start`, a stand-in for a skeleton's `todo!()`.
+//! - the cart API of `node_kit::cart`, stored durably in the data directory ([`carts`]).
+//!
+//! Node-specific flags (after `--`): `--panic-on-start`, a stand-in for a skeleton's
+//! `todo!()`; `--ack-before-write`, a cart store that acknowledges adds before they are on
+//! disk (the broken store a checker must catch).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,19 +27,27 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use node_kit::{ApiError, NodeContext, Routes};
 
+mod carts;
+
+/// Flags this node understands after `--`.
+const FLAGS: [&str; 2] = ["--panic-on-start", "--ack-before-write"];
+
 fn main() -> std::process::ExitCode {
     node_kit::run(|ctx: NodeContext| async move {
-        if ctx.config.extra.iter().any(|a| a == "--panic-on-start") {
-            todo!("the test node was asked to panic on start");
-        }
-        if let Some(unknown) = ctx.config.extra.iter().find(|a| *a != "--panic-on-start") {
+        let extra = &ctx.config.extra;
+        if let Some(unknown) = extra.iter().find(|a| !FLAGS.contains(&a.as_str())) {
             return Err(format!(
-                "unknown test-node flag {unknown:?} (known: --panic-on-start)"
+                "unknown test-node flag {unknown:?} (known: {})",
+                FLAGS.join(", ")
             ));
         }
+        if extra.iter().any(|a| a == "--panic-on-start") {
+            todo!("the test node was asked to panic on start");
+        }
+        let ack_before_write = extra.iter().any(|a| a == "--ack-before-write");
         let data_dir = ctx.config.data_dir.clone();
         let id = ctx.config.id.clone();
-        let public = Router::new()
+        let mut public = Router::new()
             .route("/echo", post(|body: Bytes| async move { body }))
             .route("/note", post(note))
             .route("/slow/{ms}", get(slow))
@@ -43,8 +55,14 @@ fn main() -> std::process::ExitCode {
             .route("/peers", get(peers).with_state(ctx.clone()))
             .route(
                 "/data/{name}",
-                get(read_data).put(write_data).with_state(data_dir),
+                get(read_data).put(write_data).with_state(data_dir.clone()),
             );
+        if let Some(dir) = &data_dir {
+            public = public.merge(node_kit::cart::routes(carts::Carts::open(
+                dir,
+                ack_before_write,
+            )?));
+        }
         let internal = Router::new().route(
             "/ping",
             get(move || async move { format!("pong from {id}") }),
