@@ -271,9 +271,13 @@ impl Checker for Availability {
                 (ok as f64 / ops.len() as f64, w, ok, ops.len())
             })
             .min_by(|a, b| a.0.total_cmp(&b.0));
-        let name = format!("availability per {}", seconds(self.window));
+        let name = format!(
+            "availability per {}{}",
+            seconds(self.window),
+            excluded_suffix(&self.exclude)
+        );
         let Some((share, w, ok, n)) = worst else {
-            return no_operations(name, self.min, Bound::AtLeast, "share");
+            return no_operations(name, self.min, Bound::AtLeast, "");
         };
         let detail = format!(
             "worst window {}: {ok} of {n} operations succeeded ({} windows{})",
@@ -282,7 +286,7 @@ impl Checker for Availability {
             excluded_note(&self.exclude)
         );
         CheckResult::new(name, share, Bound::AtLeast, self.min)
-            .unit("share")
+            .unit("")
             .detail(detail)
     }
 }
@@ -314,7 +318,12 @@ impl Checker for LatencyPercentiles {
                 })
             })
             .max_by_key(|&(latency, ..)| latency);
-        let name = format!("latency p{} per {}", self.p, seconds(self.window));
+        let name = format!(
+            "latency p{} per {}{}",
+            self.p,
+            seconds(self.window),
+            excluded_suffix(&self.exclude)
+        );
         let max_ms = millis(self.max);
         let Some((latency, w, n)) = worst else {
             return no_operations(name, max_ms, Bound::AtMost, "ms");
@@ -372,15 +381,27 @@ fn window_label(w: u64, window: Duration) -> String {
     format!("{start:.1}-{:.1} s", start + window.as_secs_f64())
 }
 
-fn excluded_note(exclude: &[Range<Duration>]) -> String {
-    if exclude.is_empty() {
-        return String::new();
-    }
+fn ranges(exclude: &[Range<Duration>]) -> String {
     let ranges: Vec<String> = exclude
         .iter()
         .map(|r| format!("{:.1}-{:.1} s", r.start.as_secs_f64(), r.end.as_secs_f64()))
         .collect();
-    format!("; operations sent in {} excluded", ranges.join(", "))
+    ranges.join(", ")
+}
+
+fn excluded_note(exclude: &[Range<Duration>]) -> String {
+    if exclude.is_empty() {
+        return String::new();
+    }
+    format!("; operations sent in {} excluded", ranges(exclude))
+}
+
+/// Two checks that differ only in what they leave out must not share a name.
+fn excluded_suffix(exclude: &[Range<Duration>]) -> String {
+    if exclude.is_empty() {
+        return String::new();
+    }
+    format!(" except {}", ranges(exclude))
 }
 
 fn seconds(d: Duration) -> String {

@@ -48,6 +48,8 @@ use serde::Serialize;
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
+use crate::history::Invocation;
+
 /// How far behind its intended time a request may start before it counts as a late send.
 ///
 /// Two milliseconds: above the ordinary wake-up jitter of a thread or a task on a busy
@@ -252,6 +254,15 @@ impl Outcome {
 
     pub fn unknown(kind: impl Into<Cow<'static, str>>) -> Self {
         Outcome::Unknown(kind.into())
+    }
+
+    /// Finishes a history's invocation with this outcome (a read records its items itself).
+    pub fn record(&self, invocation: Invocation) {
+        match self {
+            Outcome::Ok => invocation.ok(),
+            Outcome::Fail(kind) => invocation.fail(kind.as_ref()),
+            Outcome::Unknown(kind) => invocation.unknown(kind.as_ref()),
+        }
     }
 }
 

@@ -16,7 +16,10 @@ use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::routing::get;
-use harness::load::{HttpCall, Load, LoadReport, Mode, Outcome, Schedule, Shot};
+use harness::check::{self, Availability, Checker, FinalReads, LatencyPercentiles};
+use harness::history::{Action, History};
+use harness::load::{HttpCall, Load, LoadReport, Mode, Operation, Outcome, Schedule, Shot};
+use harness::report::{self, Fault, Run};
 
 /// A server that takes `service` per request, and stops answering during `stall` (requests
 /// that arrive in it, or are in progress, wait for its end): a GC pause, a hung disk.
@@ -85,8 +88,25 @@ async fn a_stall_shows_in_the_open_loop_tail_and_hides_from_a_closed_loop() {
     let open_target = Target::start(service, stall).await;
     let closed_target = Target::start(service, stall).await;
 
+    // The open loop also records every request into a history, as a scenario does.
+    let history = History::starting_at(start);
+    let (recorder, get) = (history.clone(), Arc::new(open_target.get()));
+    let recorded = move |shot: Shot| {
+        let (history, get) = (recorder.clone(), get.clone());
+        async move {
+            let invocation = history.invoke(
+                "target",
+                Action::Request {
+                    name: "GET /".into(),
+                },
+            );
+            let outcome = get.call(shot).await;
+            outcome.record(invocation);
+            outcome
+        }
+    };
     let load = Load::new(Schedule::Constant { rate }, run).starting_at(start);
-    let open = load.clone().run(open_target.get());
+    let open = load.clone().run(recorded);
     let closed = load
         .mode(Mode::Closed { workers: 1 })
         .run(closed_target.get());
@@ -119,6 +139,61 @@ async fn a_stall_shows_in_the_open_loop_tail_and_hides_from_a_closed_loop() {
     assert!(window(4).ok < 10, "{:?}", window(4));
     assert!(window(5).ok > 200, "{:?}", window(5));
     assert!(window(5).latency.max() >= 900_000, "{:?}", window(5));
+
+    // The history tells the same story to the checkers, and the report draws it.
+    let p99 = |exclude: Vec<std::ops::Range<Duration>>| LatencyPercentiles {
+        window: Duration::from_secs(1),
+        p: 99.0,
+        max: Duration::from_millis(300),
+        exclude,
+    };
+    let stall_window = Duration::from_secs(4)..Duration::from_secs(5);
+    let checks: Vec<Box<dyn Checker>> = vec![
+        Box::new(Availability {
+            window: Duration::from_secs(1),
+            min: 0.99,
+            exclude: vec![],
+        }),
+        Box::new(p99(vec![stall_window.clone()])),
+        Box::new(p99(vec![])),
+    ];
+    let results = check::run_all(&checks, &history, &FinalReads::new());
+    assert_eq!(history.operations().len(), 2000);
+    assert!(results[0].passed && results[1].passed, "{results:#?}");
+    assert!(
+        !results[2].passed && results[2].figure >= 500.0,
+        "the checker must find the stall: {results:#?}"
+    );
+    assert!(
+        results[2].detail.starts_with("worst window 4.0-5.0 s"),
+        "{results:#?}"
+    );
+
+    let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("load-stall-report");
+    let faults = [Fault::from((
+        "server stalls",
+        stall_window.start,
+        stall_window.end,
+    ))];
+    let table = report::write(
+        &dir,
+        &Run {
+            title: "a 1 s stall at 200 requests per second, open loop",
+            seed: None,
+            load: &open,
+            history: &history,
+            checks: &results,
+            faults: &faults,
+        },
+    )
+    .unwrap();
+    eprintln!("{table}");
+    let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert_eq!(
+        page.matches("data-start=\"4\" data-end=\"5\"").count(),
+        3,
+        "one per chart"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
