@@ -17,6 +17,12 @@ pub mod pipeline;
 pub mod scenario;
 pub mod workshop;
 
+pub mod catalog;
+pub mod markers;
+pub mod progress;
+pub mod render;
+pub mod runner;
+
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};

@@ -1,0 +1,85 @@
+//! `cargo lab generate` and `cargo lab verify` on copies of the fixture: a pair in sync passes,
+//! and the two ways an exercise goes wrong unnoticed are caught, each as one line that names
+//! the exercise and the rule.
+
+mod common;
+
+use common::{EXERCISE, Fixture, SOLUTION};
+
+#[test]
+fn a_pair_in_sync_verifies() {
+    let fixture = Fixture::copy("in-sync");
+    let run = fixture.lab(&["verify"]);
+    assert_eq!(run.code, Some(0), "verify fails on the untouched fixture");
+    assert!(
+        run.stdout
+            .lines()
+            .any(|l| l.starts_with("✓ 01 greeting: in sync"))
+    );
+    // The skeleton's failing tests ran, but no test runner summary escaped into the output.
+    assert!(!run.stdout.contains("test result:") && !run.stderr.contains("test result:"));
+}
+
+#[test]
+fn an_exercise_out_of_sync_with_its_solution_is_caught() {
+    let fixture = Fixture::copy("out-of-sync");
+    fixture.edit(&format!("{EXERCISE}/src/lib.rs"), |s| {
+        s + "\n// edited by hand\n"
+    });
+    let run = fixture.lab(&["verify"]);
+    assert_eq!(run.code, Some(1));
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.contains("in sync:"))
+        .expect("an in-sync violation");
+    assert!(line.starts_with("✗ 01 greeting: in sync:"), "{line}");
+    assert!(
+        line.contains("src/lib.rs differs") && line.contains("cargo lab generate 1"),
+        "{line}"
+    );
+
+    // Generation is the fix.
+    assert_eq!(fixture.lab(&["generate"]).code, Some(0));
+    assert_eq!(fixture.lab(&["verify"]).code, Some(0));
+}
+
+#[test]
+fn a_test_that_passes_against_the_skeleton_is_caught() {
+    let fixture = Fixture::copy("passes-on-skeleton");
+    fixture.edit(&format!("{SOLUTION}/tests/greeting.rs"), |s| {
+        s + "\n#[test]\nfn arithmetic_holds() {\n    assert_eq!(2 + 2, 4);\n}\n"
+    });
+    assert_eq!(fixture.lab(&["generate", "1"]).code, Some(0));
+    let run = fixture.lab(&["verify"]);
+    assert_eq!(run.code, Some(1));
+    let broken: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('✗')).collect();
+    assert_eq!(
+        broken,
+        vec![
+            "✗ 01 greeting: skeleton fails: `arithmetic_holds` passes against the skeleton, so it tests nothing the attendee writes"
+        ]
+    );
+}
+
+#[test]
+fn a_malformed_region_stops_generation_with_its_line() {
+    let fixture = Fixture::copy("malformed");
+    fixture.edit(&format!("{SOLUTION}/src/lib.rs"), |s| {
+        s.replace("    // lab:end\n", "")
+    });
+    let run = fixture.lab(&["generate"]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr
+            .contains("src/lib.rs: line 10: this region has no // lab:end"),
+        "{}",
+        run.stderr
+    );
+    // Nothing was written over the committed exercise.
+    assert!(
+        fixture
+            .read(&format!("{EXERCISE}/src/lib.rs"))
+            .contains("todo!(")
+    );
+}
