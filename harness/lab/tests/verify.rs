@@ -83,3 +83,30 @@ fn a_malformed_region_stops_generation_with_its_line() {
             .contains("todo!(")
     );
 }
+
+#[test]
+fn a_test_that_hangs_on_the_skeleton_is_caught_within_the_budget() {
+    let fixture = Fixture::copy("hangs-on-skeleton");
+    // On the skeleton, greet panics; this test then waits a minute, as a test that waits on a
+    // timeout after a todo!() would.
+    fixture.edit(&format!("{SOLUTION}/tests/greeting.rs"), |s| {
+        s + "\n#[test]\nfn waits_after_a_todo() {\n    if std::panic::catch_unwind(|| greet(\"x\")).is_err() {\n        std::thread::sleep(std::time::Duration::from_secs(60));\n    }\n    assert_eq!(greet(\"Ada\"), \"Hello, Ada!\");\n}\n"
+    });
+    assert_eq!(fixture.lab(&["generate"]).code, Some(0));
+    let started = std::time::Instant::now();
+    let run = fixture.lab(&["verify", "--budget", "2"]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(50),
+        "verify waited for the hung test"
+    );
+    let broken: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('✗')).collect();
+    assert_eq!(broken.len(), 1, "{broken:?}");
+    assert!(
+        broken[0].starts_with(
+            "✗ 01 greeting: skeleton fails: `waits_after_a_todo` did not fail within 2 s"
+        ),
+        "{}",
+        broken[0]
+    );
+}
