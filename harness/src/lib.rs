@@ -29,6 +29,7 @@ pub mod proxy;
 pub use proxy::{Proxy, ProxyStats};
 
 pub mod check;
+pub mod compose;
 pub mod history;
 pub mod load;
 pub mod report;

@@ -1,0 +1,1398 @@
+//! The docker-compose cluster: the harness's fault vocabulary on real containers.
+//!
+//! [`ComposeCluster`] drives the cluster that the top-level `docker-compose.yml` describes
+//! (nodes `n1`..`n3` of the image `scripts/build-image.sh` builds) through the docker CLI, with
+//! the same verbs as [`crate::Cluster`], so a scenario runs against either target and only the
+//! way a fault is applied differs:
+//!
+//! | fault     | local processes ([`crate::Cluster`])  | containers (this module)                  |
+//! |-----------|---------------------------------------|-------------------------------------------|
+//! | kill      | SIGKILL to the node's process group   | `docker kill` (SIGKILL)                   |
+//! | pause     | SIGSTOP: sockets stay open            | `docker pause`: the cgroup freezer, same  |
+//! | resume    | SIGCONT                               | `docker unpause`                          |
+//! | restart   | kill, start again, wait for ready     | kill, `docker start`, wait for healthy    |
+//! | stop      | SIGTERM, 5 s, then SIGKILL            | `docker stop -t 5`                        |
+//! | isolate   | cut every proxy to and from the node  | `docker network disconnect`               |
+//! | heal      | heal every proxy                      | `docker network connect --alias <service>`|
+//! | partition | any grouping                          | one node against the rest only            |
+//!
+//! What containers cannot express is refused before a run starts, with the reason: see
+//! [`refusal`] and [`refuse`]. Containers talk to each other directly over a Docker network,
+//! with no proxy in between, so there is nothing to delay, lose or cut one way.
+//!
+//! Two differences a scenario author should know:
+//! - An isolated container loses its published port too (Docker removes the forwarding with
+//!   the network), so clients cannot reach it either. Locally, clients still reach an isolated
+//!   node; a scenario whose point is a minority that keeps taking writes needs `--target local`.
+//! - Heal must give the container its alias back: a container reconnected without
+//!   `--alias <service>` is reachable by container name only, and its peers, which know it by
+//!   service name, keep seeing it down.
+//!
+//! Containers are always found by their compose labels (`com.docker.compose.project` and
+//! `com.docker.compose.service`), never by container name: docker-compose 1.29 names them
+//! `lab_n1_1` and `docker compose` v2 `lab-n1-1`. Either tool works (`LAB_COMPOSE` picks one).
+//!
+//! ```no_run
+//! # fn main() -> Result<(), harness::ClusterError> {
+//! use harness::compose::{ComposeCluster, Fault};
+//! let cluster = ComposeCluster::builder("docker-compose.yml").project("lab").start()?;
+//! cluster.kill("n2")?;
+//! cluster.restart("n2")?;
+//! cluster.isolate("n3")?;
+//! cluster.heal()?;
+//! // What a scenario runner does before it starts the clock:
+//! harness::compose::refuse(&[Fault::Kill("n1".into())], &cluster.ids())?;
+//! # Ok(()) }
+//! ```
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::sync::mpsc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde::Deserialize;
+
+use crate::ClusterError;
+use crate::cluster::{find_panic, tail};
+
+/// Lines of log shown in diagnostics, as for local clusters.
+const TAIL_LINES: usize = 20;
+/// Budget for one docker command (kill, inspect, connect): the engine answers these in well
+/// under a second; a minute means it is stuck, and a scenario must not hang on it.
+const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Budget for `up` and `down`, which create and remove networks, volumes and containers.
+const COMPOSE_TIMEOUT: Duration = Duration::from_secs(180);
+
+const PROJECT_LABEL: &str = "com.docker.compose.project";
+const SERVICE_LABEL: &str = "com.docker.compose.service";
+const ONEOFF_LABEL: &str = "com.docker.compose.oneoff";
+
+/// A fault from the harness's vocabulary, as a scenario names it: what [`refusal`] judges and
+/// [`ComposeCluster::apply`] performs.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Fault {
+    Kill(String),
+    Pause(String),
+    Resume(String),
+    Restart(String),
+    Stop(String),
+    /// Cut the node off from every other node, both ways.
+    Isolate(String),
+    /// End every isolation.
+    Heal,
+    /// Groups that cannot reach each other; every node in exactly one group.
+    Partition(Vec<Vec<String>>),
+    /// Cut two nodes apart, both ways, leaving their other links alone.
+    Cut(String, String),
+    /// A fault on one proxy of the local cluster: the connections `from` opens to `to`
+    /// (`from` is `client` for a client link).
+    Link {
+        from: String,
+        to: String,
+        fault: LinkFault,
+    },
+}
+
+/// The faults [`crate::Proxy`] puts on one link.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkFault {
+    /// A one-way cut.
+    Cut,
+    Latency,
+    Blackhole,
+    Bandwidth,
+    Loss,
+    DropResponse,
+    Reset,
+}
+
+impl fmt::Display for Fault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Fault::Kill(id) => write!(f, "kill {id}"),
+            Fault::Pause(id) => write!(f, "pause {id}"),
+            Fault::Resume(id) => write!(f, "resume {id}"),
+            Fault::Restart(id) => write!(f, "restart {id}"),
+            Fault::Stop(id) => write!(f, "stop {id}"),
+            Fault::Isolate(id) => write!(f, "isolate {id}"),
+            Fault::Heal => write!(f, "heal"),
+            Fault::Partition(groups) => {
+                let groups: Vec<String> = groups
+                    .iter()
+                    .map(|g| format!("[{}]", g.join(", ")))
+                    .collect();
+                write!(f, "partition {}", groups.join(" "))
+            }
+            Fault::Cut(a, b) => write!(f, "cut {a} from {b}"),
+            Fault::Link { from, to, fault } => write!(f, "{} on {from}->{to}", fault.name()),
+        }
+    }
+}
+
+impl LinkFault {
+    fn name(self) -> &'static str {
+        match self {
+            LinkFault::Cut => "one-way cut",
+            LinkFault::Latency => "latency",
+            LinkFault::Blackhole => "blackhole",
+            LinkFault::Bandwidth => "bandwidth limit",
+            LinkFault::Loss => "loss",
+            LinkFault::DropResponse => "drop_response",
+            LinkFault::Reset => "reset",
+        }
+    }
+
+    /// Why a Docker network cannot do this.
+    fn why_not(self) -> &'static str {
+        match self {
+            LinkFault::Cut => "a container is on a Docker network both ways or not at all",
+            LinkFault::Latency | LinkFault::Bandwidth => {
+                "Docker has no per-link delay or rate limit (tc netem would need root and tools a \
+                 scratch image lacks)"
+            }
+            LinkFault::Blackhole => {
+                "holding bytes on an open connection needs a proxy in the path (the nearest on \
+                 containers is pause, which hangs the whole node)"
+            }
+            LinkFault::Loss | LinkFault::DropResponse | LinkFault::Reset => {
+                "losing or resetting single connections needs a proxy in the path"
+            }
+        }
+    }
+}
+
+/// Why `fault` cannot run on containers, or `None` if it can. `nodes` are the cluster's ids.
+pub fn refusal(fault: &Fault, nodes: &[String]) -> Option<String> {
+    let local = "run this scenario with --target local";
+    match fault {
+        Fault::Link { fault: kind, .. } => Some(format!(
+            "{fault}: containers talk directly, with no proxy between them, and {}; {local}",
+            kind.why_not()
+        )),
+        Fault::Cut(a, b) if nodes.len() > 2 => Some(format!(
+            "{fault}: a container is either on the network or off it, so it cannot lose {b} and \
+             keep the others; isolate {a} instead (cuts it from every node and from clients), \
+             or {local}"
+        )),
+        Fault::Cut(..) => None,
+        Fault::Partition(groups) => match lonely_node(groups, nodes) {
+            Ok(_) => None,
+            Err(why) => Some(format!("{fault}: {why}")),
+        },
+        _ => None,
+    }
+}
+
+/// Fails with every refused fault's reason, for a scenario runner to call before the run.
+pub fn refuse(faults: &[Fault], nodes: &[String]) -> Result<(), ClusterError> {
+    let reasons: Vec<String> = faults.iter().filter_map(|f| refusal(f, nodes)).collect();
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(ClusterError::BadRequest(format!(
+            "cannot run on containers: {}",
+            reasons.join("; ")
+        )))
+    }
+}
+
+/// The one node a partition cuts off from the rest: the only partition a Docker network can
+/// make, by disconnecting that node.
+fn lonely_node<'a>(groups: &'a [Vec<String>], nodes: &[String]) -> Result<&'a str, String> {
+    let mut seen: Vec<&str> = Vec::new();
+    for id in groups.iter().flatten() {
+        if !nodes.contains(id) {
+            return Err(format!("no node {id:?}; nodes are {}", nodes.join(", ")));
+        }
+        if seen.contains(&id.as_str()) {
+            return Err(format!("names {id} twice; each node belongs to one group"));
+        }
+        seen.push(id);
+    }
+    if let Some(missing) = nodes.iter().find(|id| !seen.contains(&id.as_str())) {
+        return Err(format!("leaves {missing} out; put every node in a group"));
+    }
+    let groups: Vec<&Vec<String>> = groups.iter().filter(|g| !g.is_empty()).collect();
+    match groups.as_slice() {
+        [a, _] if a.len() == 1 => Ok(&a[0]),
+        [_, b] if b.len() == 1 => Ok(&b[0]),
+        _ => Err(
+            "containers can only cut one node off from the rest (by disconnecting it \
+                  from the network); other partitions need the harness's proxies: run this \
+                  scenario with --target local"
+                .into(),
+        ),
+    }
+}
+
+/// How to reach a compose cluster; see [`ComposeCluster::builder`].
+#[derive(Debug, Clone)]
+pub struct ComposeBuilder {
+    file: PathBuf,
+    /// Compose's project name: the prefix of every container, network and volume, and the
+    /// label this module finds them by.
+    project: String,
+    /// For compose's variable substitution (`LAB_NODE`, `LAB_N1_PORT`, ...).
+    env: Vec<(String, String)>,
+    healthy_timeout: Duration,
+}
+
+impl ComposeBuilder {
+    /// The compose project (default `lab`): lowercase letters, digits, `-` and `_`.
+    pub fn project(mut self, name: impl Into<String>) -> Self {
+        self.project = name.into();
+        self
+    }
+    /// Which node binary of the image runs (`LAB_NODE`; the compose file's default is
+    /// `test-node`).
+    pub fn node(self, bin: impl Into<String>) -> Self {
+        self.env("LAB_NODE", bin)
+    }
+    /// A variable for the compose file (`LAB_IMAGE`, `LAB_N1_PORT`, ...).
+    pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.env.push((key.into(), value.into()));
+        self
+    }
+    /// How long every node may take to report healthy (default 60 s).
+    pub fn healthy_timeout(mut self, timeout: Duration) -> Self {
+        self.healthy_timeout = timeout;
+        self
+    }
+
+    /// Brings the cluster up from nothing (`down -v`, then `up -d`) and waits until every
+    /// node is healthy. Dropping the cluster takes everything down again: containers,
+    /// network and volumes.
+    pub fn start(self) -> Result<ComposeCluster, ClusterError> {
+        ComposeCluster::start(self)
+    }
+
+    /// Uses a cluster that is already up (an instructor's). Dropping it heals isolated nodes
+    /// and resumes paused ones, and leaves the cluster running.
+    pub fn attach(self) -> Result<ComposeCluster, ClusterError> {
+        ComposeCluster::attach(self)
+    }
+}
+
+/// A compose cluster under the harness's control; see the module comment.
+pub struct ComposeCluster {
+    spec: ComposeBuilder,
+    /// `docker-compose` or `docker compose`.
+    compose: Vec<String>,
+    /// Service names, which are the node ids, in natural order (`n2` before `n10`).
+    ids: Vec<String>,
+    /// The Docker network the nodes share: what isolate disconnects from.
+    network: String,
+    /// Where clients reach each node: its port published on the host.
+    addrs: BTreeMap<String, SocketAddr>,
+    cookie: String,
+    /// Nodes the harness took down on purpose, and how: `check_alive` ignores them.
+    down: Mutex<BTreeMap<String, String>>,
+    /// Started by us: dropping takes the cluster down. Attached: dropping only heals.
+    owned: bool,
+    run_dir: PathBuf,
+}
+
+impl ComposeCluster {
+    /// Starts describing the cluster of `compose_file` (usually the repository's top-level
+    /// `docker-compose.yml`).
+    pub fn builder(compose_file: impl Into<PathBuf>) -> ComposeBuilder {
+        ComposeBuilder {
+            file: compose_file.into(),
+            project: "lab".into(),
+            env: Vec::new(),
+            healthy_timeout: Duration::from_secs(60),
+        }
+    }
+
+    fn start(spec: ComposeBuilder) -> Result<ComposeCluster, ClusterError> {
+        let compose = prepare(&spec)?;
+        // The cluster value exists before anything is created, so every failure below still
+        // takes down whatever `up` made: its drop does.
+        let mut cluster = ComposeCluster::empty(spec, compose, true)?;
+        // From nothing, always: compose 1.29 cannot recreate containers on a current engine.
+        cluster.compose(&["down", "-v", "--remove-orphans", "-t", "2"])?;
+        cluster.check_images()?;
+        cluster.compose(&["up", "-d"])?;
+        cluster.discover()?;
+        cluster.wait_healthy(&cluster.ids.clone(), cluster.spec.healthy_timeout)?;
+        Ok(cluster)
+    }
+
+    fn attach(spec: ComposeBuilder) -> Result<ComposeCluster, ClusterError> {
+        let compose = prepare(&spec)?;
+        let mut cluster = ComposeCluster::empty(spec, compose, false)?;
+        cluster.discover()?;
+        Ok(cluster)
+    }
+
+    fn empty(
+        spec: ComposeBuilder,
+        compose: Vec<String>,
+        owned: bool,
+    ) -> Result<ComposeCluster, ClusterError> {
+        let run_dir = new_run_dir(&spec.project)?;
+        Ok(ComposeCluster {
+            spec,
+            compose,
+            ids: Vec::new(),
+            network: String::new(),
+            addrs: BTreeMap::new(),
+            cookie: String::new(),
+            down: Mutex::new(BTreeMap::new()),
+            owned,
+            run_dir,
+        })
+    }
+
+    /// Finds the project's services, their network, published ports and cookie.
+    fn discover(&mut self) -> Result<(), ClusterError> {
+        let project = &self.spec.project;
+        let listed = docker(&[
+            "ps",
+            "-a",
+            "--filter",
+            &format!("label={PROJECT_LABEL}={project}"),
+            "--filter",
+            &format!("label={ONEOFF_LABEL}=False"),
+            "--format",
+            &format!("{{{{.Label \"{SERVICE_LABEL}\"}}}}"),
+        ])?;
+        let mut ids: Vec<String> = listed.lines().map(|l| l.trim().to_string()).collect();
+        ids.retain(|id| !id.is_empty());
+        ids.sort_by_key(|id| natural_key(id));
+        ids.dedup();
+        if ids.is_empty() {
+            return Err(ClusterError::BadRequest(format!(
+                "compose project {project:?} has no containers; bring it up first: \
+                 docker-compose -p {project} up -d"
+            )));
+        }
+        self.ids = ids;
+        let mut networks = std::collections::BTreeSet::new();
+        for id in self.ids.clone() {
+            let c = self.inspect(&id)?;
+            self.addrs.insert(id.clone(), published_addr(&c, &id)?);
+            networks.extend(c.network_settings.networks.unwrap_or_default().into_keys());
+            if let Some(cookie) = c
+                .config
+                .env
+                .iter()
+                .flatten()
+                .find_map(|kv| kv.strip_prefix("NODE_COOKIE=").map(str::to_string))
+            {
+                self.cookie = cookie;
+            }
+        }
+        // An attached cluster may have a node isolated right now; the others name the network.
+        self.network = match networks.len() {
+            1 => networks.into_iter().next().expect("one network"),
+            0 => {
+                return Err(ClusterError::BadRequest(format!(
+                    "no node of project {project:?} is on a network; heal them first"
+                )));
+            }
+            _ => {
+                return Err(ClusterError::BadRequest(format!(
+                    "the nodes of project {project:?} are on several networks ({}); isolate \
+                     needs them on exactly one",
+                    networks.into_iter().collect::<Vec<_>>().join(", ")
+                )));
+            }
+        };
+        Ok(())
+    }
+
+    /// The node ids: the compose services (`n1`, `n2`, `n3`).
+    pub fn ids(&self) -> Vec<String> {
+        self.ids.clone()
+    }
+
+    /// Where clients reach node `id`: its port published on 127.0.0.1, stable across kill,
+    /// restart and isolation (while isolated, nothing answers there).
+    ///
+    /// # Panics
+    /// If `id` is not a node of this cluster (a bug in the test, not a cluster fault).
+    pub fn addr(&self, id: &str) -> SocketAddr {
+        *self
+            .addrs
+            .get(id)
+            .unwrap_or_else(|| panic!("no node {id:?}: nodes are {:?}", self.ids))
+    }
+
+    /// The cluster cookie the nodes were given (`NODE_COOKIE`), for internal routes.
+    pub fn cookie(&self) -> &str {
+        &self.cookie
+    }
+
+    /// The compose project name.
+    pub fn project(&self) -> &str {
+        &self.spec.project
+    }
+
+    /// The Docker network the nodes share.
+    pub fn network(&self) -> &str {
+        &self.network
+    }
+
+    /// Where [`ComposeCluster::save_logs`] writes `<id>.log`.
+    pub fn run_dir(&self) -> &Path {
+        &self.run_dir
+    }
+
+    /// Node `id`'s log file, once saved.
+    pub fn log_path(&self, id: &str) -> PathBuf {
+        self.run_dir.join(format!("{id}.log"))
+    }
+
+    /// The id of the container that runs service `id`, looked up by label.
+    pub fn container(&self, id: &str) -> Result<String, ClusterError> {
+        self.check_ids(&[id])?;
+        let found = docker(&[
+            "ps",
+            "-aq",
+            "--no-trunc",
+            "--filter",
+            &format!("label={PROJECT_LABEL}={}", self.spec.project),
+            "--filter",
+            &format!("label={SERVICE_LABEL}={id}"),
+            "--filter",
+            &format!("label={ONEOFF_LABEL}=False"),
+        ])?;
+        let ids: Vec<&str> = found.split_whitespace().collect();
+        match ids.as_slice() {
+            [one] => Ok(one.to_string()),
+            [] => Err(ClusterError::BadRequest(format!(
+                "no container runs {id} in project {}; was it removed (docker-compose down)?",
+                self.spec.project
+            ))),
+            _ => Err(ClusterError::BadRequest(format!(
+                "{} containers run {id} in project {}; the harness needs one per node (no \
+                 --scale)",
+                ids.len(),
+                self.spec.project
+            ))),
+        }
+    }
+
+    /// SIGKILL: the container dies at once. Like a local kill, killing a node that is already
+    /// down does nothing.
+    pub fn kill(&self, id: &str) -> Result<(), ClusterError> {
+        let c = self.inspect(id)?;
+        if c.state.running {
+            docker(&["kill", &c.id])?;
+        }
+        self.mark_down(id, "killed");
+        Ok(())
+    }
+
+    /// `docker pause`: every process of the container frozen. Connections still open (the
+    /// kernel answers them) but nothing is served until [`ComposeCluster::resume`].
+    pub fn pause(&self, id: &str) -> Result<(), ClusterError> {
+        let c = self.running(id)?;
+        if !c.state.paused {
+            docker(&["pause", &c.id])?;
+        }
+        Ok(())
+    }
+
+    /// `docker unpause` after [`ComposeCluster::pause`].
+    pub fn resume(&self, id: &str) -> Result<(), ClusterError> {
+        let c = self.running(id)?;
+        if c.state.paused {
+            docker(&["unpause", &c.id])?;
+        }
+        Ok(())
+    }
+
+    /// SIGTERM, then up to 5 s for a graceful exit before SIGKILL. Returns the exit code.
+    pub fn stop(&self, id: &str) -> Result<i64, ClusterError> {
+        let c = self.running(id)?;
+        if c.state.paused {
+            docker(&["unpause", &c.id])?;
+        }
+        docker(&["stop", "-t", "5", &c.id])?;
+        let code = self.inspect(id)?.state.exit_code;
+        self.mark_down(id, &format!("stopped (exit code {code})"));
+        Ok(code)
+    }
+
+    /// Starts `id` again, killing it first if it runs: the same container, so the same id,
+    /// environment and data volume. Waits until it is healthy. A node isolated before stays
+    /// isolated, as a local restart keeps its links' faults.
+    pub fn restart(&self, id: &str) -> Result<(), ClusterError> {
+        let c = self.inspect(id)?;
+        if c.state.paused {
+            docker(&["unpause", &c.id])?;
+        }
+        if c.state.running {
+            docker(&["kill", &c.id])?;
+        }
+        docker(&["start", &c.id])?;
+        self.lock_down().remove(id);
+        self.wait_healthy(&[id.to_string()], self.spec.healthy_timeout)
+    }
+
+    /// Cuts `id` off from every other node by disconnecting it from the network. Its
+    /// published port goes with it: clients cannot reach it either (see the module comment).
+    pub fn isolate(&self, id: &str) -> Result<(), ClusterError> {
+        let c = self.inspect(id)?;
+        if self.is_connected(&c) {
+            docker(&["network", "disconnect", &self.network, &c.id])?;
+        }
+        Ok(())
+    }
+
+    /// Only one node against the rest (see [`refusal`]): isolates that node.
+    pub fn partition(&self, groups: &[&[&str]]) -> Result<(), ClusterError> {
+        let groups: Vec<Vec<String>> = groups
+            .iter()
+            .map(|g| g.iter().map(|id| id.to_string()).collect())
+            .collect();
+        let lonely = lonely_node(&groups, &self.ids)
+            .map_err(|why| ClusterError::BadRequest(format!("partition: {why}")))?;
+        self.isolate(lonely)
+    }
+
+    /// Reconnects every node that is off the network, with its service name as alias again:
+    /// without the alias its peers could not resolve it (see the module comment).
+    pub fn heal(&self) -> Result<(), ClusterError> {
+        for id in &self.ids {
+            let c = self.inspect(id)?;
+            if !self.is_connected(&c) {
+                docker(&["network", "connect", "--alias", id, &self.network, &c.id])?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Performs `fault`, or refuses it with the reason (see [`refusal`]).
+    pub fn apply(&self, fault: &Fault) -> Result<(), ClusterError> {
+        if let Some(why) = refusal(fault, &self.ids) {
+            return Err(ClusterError::BadRequest(why));
+        }
+        match fault {
+            Fault::Kill(id) => self.kill(id),
+            Fault::Pause(id) => self.pause(id),
+            Fault::Resume(id) => self.resume(id),
+            Fault::Restart(id) => self.restart(id),
+            Fault::Stop(id) => self.stop(id).map(|_| ()),
+            Fault::Isolate(id) => self.isolate(id),
+            Fault::Heal => self.heal(),
+            Fault::Partition(groups) => {
+                let groups: Vec<Vec<&str>> = groups
+                    .iter()
+                    .map(|g| g.iter().map(String::as_str).collect())
+                    .collect();
+                let groups: Vec<&[&str]> = groups.iter().map(Vec::as_slice).collect();
+                self.partition(&groups)
+            }
+            // Refused above unless the cluster is these two nodes: then it is a partition.
+            Fault::Cut(a, _) => self.isolate(a),
+            Fault::Link { .. } => unreachable!("refused above"),
+        }
+    }
+
+    /// Is `id`'s container running (paused counts as running)?
+    pub fn is_running(&self, id: &str) -> bool {
+        self.inspect(id).is_ok_and(|c| c.state.running)
+    }
+
+    /// Fails if a node that should be running has exited, with its diagnostics.
+    pub fn check_alive(&self) -> Result<(), ClusterError> {
+        let down = self.lock_down().clone();
+        for id in self.ids.iter().filter(|id| !down.contains_key(*id)) {
+            let c = self.inspect(id)?;
+            if !c.state.running {
+                return Err(self.node_error(
+                    id,
+                    &format!(
+                        "exited unexpectedly ({}, exit code {})",
+                        c.state.status, c.state.exit_code
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every node's state, panic line and last log lines: what a failing test prints.
+    pub fn diagnose(&self) -> String {
+        let mut out = format!(
+            "compose project {} (logs in {})\n",
+            self.spec.project,
+            self.run_dir.display()
+        );
+        for id in &self.ids {
+            let state = match self.inspect(id) {
+                Ok(c) => describe(&c, self.is_connected(&c)),
+                Err(e) => format!("unknown: {e}"),
+            };
+            out.push_str(&format!("--- {id} ({state})\n"));
+            let log = self.save_log(id);
+            if let Some(panic) = find_panic(&log) {
+                out.push_str(&format!("  panic: {panic}\n"));
+            }
+            for line in tail(&log, TAIL_LINES).lines() {
+                out.push_str(&format!("  | {line}\n"));
+            }
+        }
+        out
+    }
+
+    /// Writes every node's container log (stdout and stderr) to `<run dir>/<id>.log`, for a
+    /// report; returns the paths.
+    pub fn save_logs(&self) -> Vec<PathBuf> {
+        self.ids.iter().map(|id| self.save_log(id)).collect()
+    }
+
+    fn save_log(&self, id: &str) -> PathBuf {
+        let path = self.log_path(id);
+        let written = (|| {
+            let cid = self.container(id).ok()?;
+            let out = File::create(&path).ok()?;
+            let err = out.try_clone().ok()?;
+            Command::new("docker")
+                .args(["logs", &cid])
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .status()
+                .ok()
+        })();
+        if written.is_none() {
+            let _ = std::fs::write(&path, format!("(no log: no container for {id})\n"));
+        }
+        path
+    }
+
+    /// Waits until every node of `ids` reports healthy, failing at once if one exits.
+    fn wait_healthy(&self, ids: &[String], timeout: Duration) -> Result<(), ClusterError> {
+        let deadline = Instant::now() + timeout;
+        let mut waiting: Vec<String> = ids.to_vec();
+        loop {
+            let mut still = Vec::new();
+            for id in waiting {
+                let c = self.inspect(&id)?;
+                match (c.state.status.as_str(), c.health()) {
+                    ("running", "healthy" | "none") => {}
+                    ("running" | "created" | "restarting", _) => still.push(id),
+                    (status, _) => {
+                        return Err(self.node_error(
+                            &id,
+                            &format!(
+                                "exited before it was healthy ({status}, exit code {})",
+                                c.state.exit_code
+                            ),
+                        ));
+                    }
+                }
+            }
+            if still.is_empty() {
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                let id = &still[0];
+                let health = self.inspect(id).map(|c| c.health().to_string());
+                return Err(self.node_error(
+                    id,
+                    &format!(
+                        "was not healthy within {timeout:?} (health: {}); its healthcheck runs \
+                         `<node> healthcheck 127.0.0.1:4000` inside the container",
+                        health.unwrap_or_else(|e| e.to_string())
+                    ),
+                ));
+            }
+            waiting = still;
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    fn node_error(&self, id: &str, what: &str) -> ClusterError {
+        let log = self.save_log(id);
+        ClusterError::Node {
+            id: id.to_string(),
+            what: what.to_string(),
+            panic: find_panic(&log),
+            tail: tail(&log, TAIL_LINES),
+            log,
+        }
+    }
+
+    fn inspect(&self, id: &str) -> Result<Container, ClusterError> {
+        let cid = self.container(id)?;
+        let json = docker(&["inspect", &cid])?;
+        let mut all: Vec<Container> = serde_json::from_str(&json).map_err(|e| {
+            ClusterError::Io(format!(
+                "docker inspect of {id} gave JSON this harness cannot read: {e}"
+            ))
+        })?;
+        all.pop()
+            .ok_or_else(|| ClusterError::Io(format!("docker inspect of {id} gave nothing")))
+    }
+
+    fn running(&self, id: &str) -> Result<Container, ClusterError> {
+        let c = self.inspect(id)?;
+        if c.state.running {
+            Ok(c)
+        } else {
+            let why = self.lock_down().get(id).cloned();
+            Err(ClusterError::BadRequest(format!(
+                "{id} is not running ({})",
+                why.unwrap_or(c.state.status)
+            )))
+        }
+    }
+
+    fn is_connected(&self, c: &Container) -> bool {
+        c.network_settings
+            .networks
+            .as_ref()
+            .is_some_and(|n| n.contains_key(&self.network))
+    }
+
+    fn check_ids(&self, ids: &[&str]) -> Result<(), ClusterError> {
+        for id in ids {
+            if !self.ids.iter().any(|known| known == id) {
+                return Err(ClusterError::BadRequest(format!(
+                    "no node {id:?} in compose project {}; nodes are {}",
+                    self.spec.project,
+                    self.ids.join(", ")
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    fn mark_down(&self, id: &str, why: &str) {
+        self.lock_down().insert(id.to_string(), why.to_string());
+    }
+
+    fn lock_down(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
+        self.down.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Fails if an image the compose file names is not on this machine: `up` would try to
+    /// pull it, and on a workshop network that ends in a registry error nobody can act on.
+    fn check_images(&self) -> Result<(), ClusterError> {
+        let config = self.compose(&["config"])?;
+        let mut images: Vec<&str> = config
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("image:"))
+            .map(|i| i.trim().trim_matches(['"', '\'']))
+            .collect();
+        images.dedup();
+        for image in images {
+            if docker(&["image", "inspect", "--format", "{{.Id}}", image]).is_err() {
+                return Err(ClusterError::BadRequest(format!(
+                    "image {image} is not on this machine; build it with scripts/build-image.sh \
+                     (nothing is pulled)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a compose subcommand on this project.
+    fn compose(&self, args: &[&str]) -> Result<String, ClusterError> {
+        let mut all = vec![
+            "-f".to_string(),
+            self.spec.file.display().to_string(),
+            "-p".to_string(),
+            self.spec.project.clone(),
+        ];
+        all.extend(args.iter().map(|a| a.to_string()));
+        run(&self.compose, &all, &self.spec.env, COMPOSE_TIMEOUT)
+    }
+
+    /// `down -v --remove-orphans`, then anything still labelled with the project (a container
+    /// left by an interrupted run, say): nothing of the run may outlive it.
+    fn tear_down(&self) -> Result<(), ClusterError> {
+        let down = self.compose(&["down", "-v", "--remove-orphans", "-t", "2"]);
+        let label = format!("label={PROJECT_LABEL}={}", self.spec.project);
+        for (list, remove) in [
+            (vec!["ps", "-aq", "--filter", &label], vec!["rm", "-f"]),
+            (
+                vec!["network", "ls", "-q", "--filter", &label],
+                vec!["network", "rm"],
+            ),
+            (
+                vec!["volume", "ls", "-q", "--filter", &label],
+                vec!["volume", "rm", "-f"],
+            ),
+        ] {
+            let left = docker(&list)?;
+            let left: Vec<&str> = left.split_whitespace().collect();
+            if !left.is_empty() {
+                docker(&[remove, left].concat())?;
+            }
+        }
+        down.map(drop)
+    }
+}
+
+impl Drop for ComposeCluster {
+    fn drop(&mut self) {
+        let panicking = std::thread::panicking();
+        if panicking && !self.ids.is_empty() {
+            eprintln!(
+                "\n=== compose cluster state at the failure ===\n{}",
+                self.diagnose()
+            );
+        }
+        if self.owned {
+            if let Err(e) = self.tear_down() {
+                eprintln!(
+                    "harness: could not take compose project {} down: {e}; run: \
+                     docker-compose -p {} down -v --remove-orphans",
+                    self.spec.project, self.spec.project
+                );
+            }
+        } else if !self.ids.is_empty() {
+            // Leave an instructor's cluster as we found it, apart from nodes killed on purpose.
+            let _ = self.heal();
+            for id in &self.ids {
+                let _ = self.resume(id);
+            }
+        }
+        if panicking {
+            eprintln!("logs kept in {}", self.run_dir.display());
+        } else {
+            let _ = std::fs::remove_dir_all(&self.run_dir);
+        }
+    }
+}
+
+/// Checks what can be checked before touching Docker, and finds the compose command.
+fn prepare(spec: &ComposeBuilder) -> Result<Vec<String>, ClusterError> {
+    check_project(&spec.project)?;
+    if !spec.file.is_file() {
+        return Err(ClusterError::BadRequest(format!(
+            "compose file {} does not exist; the repository's is docker-compose.yml at its top",
+            spec.file.display()
+        )));
+    }
+    docker(&["version", "--format", "{{.Server.Version}}"]).map_err(|e| {
+        ClusterError::Io(format!(
+            "the Docker engine does not answer ({e}); start it, or join the docker group"
+        ))
+    })?;
+    compose_command()
+}
+
+/// Compose's own rule for project names, checked here so the labels we filter on match.
+fn check_project(name: &str) -> Result<(), ClusterError> {
+    let ok = name
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_');
+    if ok {
+        Ok(())
+    } else {
+        Err(ClusterError::BadRequest(format!(
+            "{name:?} is not a compose project name (lowercase letters, digits, '-' and '_', \
+             starting with a letter or digit)"
+        )))
+    }
+}
+
+/// `LAB_COMPOSE` if set (e.g. `docker compose`), else `docker-compose` (Debian's 1.29) if it
+/// runs, else the `docker compose` v2 plugin.
+fn compose_command() -> Result<Vec<String>, ClusterError> {
+    if let Ok(chosen) = std::env::var("LAB_COMPOSE") {
+        let words: Vec<String> = chosen.split_whitespace().map(String::from).collect();
+        if !words.is_empty() {
+            return Ok(words);
+        }
+    }
+    for candidate in [vec!["docker-compose"], vec!["docker", "compose"]] {
+        let candidate: Vec<String> = candidate.into_iter().map(String::from).collect();
+        if run(&candidate, &["version".into()], &[], DOCKER_TIMEOUT).is_ok() {
+            return Ok(candidate);
+        }
+    }
+    Err(ClusterError::Io(
+        "neither docker-compose nor `docker compose` runs here; install one (Debian: apt install \
+         docker-compose)"
+            .into(),
+    ))
+}
+
+fn docker(args: &[&str]) -> Result<String, ClusterError> {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    run(&["docker".to_string()], &args, &[], DOCKER_TIMEOUT)
+}
+
+/// Runs `program` (one or more words) with `args` and returns its standard output. A failure
+/// names the command and gives docker's own last line of complaint; a command that hangs past
+/// `timeout` is killed, so a stuck engine cannot hang a scenario.
+fn run(
+    program: &[String],
+    args: &[String],
+    env: &[(String, String)],
+    timeout: Duration,
+) -> Result<String, ClusterError> {
+    let shown = format!("{} {}", program.join(" "), args.join(" "));
+    let child = Command::new(&program[0])
+        .args(&program[1..])
+        .args(args)
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| {
+            ClusterError::Io(format!(
+                "cannot run {}: {e}; is Docker installed?",
+                program[0]
+            ))
+        })?;
+    let pid = child.id() as i32;
+    let (tx, rx) = mpsc::channel();
+    // Waiting on another thread drains both pipes while this one keeps the clock.
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    let output = match rx.recv_timeout(timeout) {
+        Ok(output) => output.map_err(|e| ClusterError::Io(format!("`{shown}`: {e}")))?,
+        Err(_) => {
+            // SAFETY: kill has no memory-safety preconditions; the child is not reaped yet,
+            // so its pid cannot have been reused.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+            return Err(ClusterError::Io(format!(
+                "`{shown}` did not finish within {timeout:?}; is the Docker engine stuck? \
+                 (try: docker info)"
+            )));
+        }
+    };
+    if output.status.success() {
+        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let why = stderr
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("no message")
+        .trim();
+    Err(ClusterError::Io(format!("`{shown}` failed: {why}")))
+}
+
+/// `<LAB_RUNS_DIR or tmp/lab-runs>/compose-<project>-<time>-<pid>`, like a local cluster's.
+fn new_run_dir(project: &str) -> Result<PathBuf, ClusterError> {
+    let parent = std::env::var_os("LAB_RUNS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("lab-runs"));
+    let millis = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_millis();
+    let dir = parent.join(format!("compose-{project}-{millis}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| {
+        ClusterError::Io(format!(
+            "cannot create run directory {}: {e}",
+            dir.display()
+        ))
+    })?;
+    Ok(dir)
+}
+
+/// `n2` before `n10`: the text before the trailing digits, then their value.
+fn natural_key(id: &str) -> (String, u64) {
+    let digits = id.len() - id.trim_end_matches(|c: char| c.is_ascii_digit()).len();
+    let (head, number) = id.split_at(id.len() - digits);
+    (head.to_string(), number.parse().unwrap_or(0))
+}
+
+/// The node's port as published on the host: the configured binding, which survives a stop
+/// and an isolation, or the one Docker chose if the compose file left the host port open.
+fn published_addr(c: &Container, id: &str) -> Result<SocketAddr, ClusterError> {
+    let configured = c.host_config.port_bindings.as_ref();
+    let actual = c.network_settings.ports.as_ref();
+    let pick = |ports: Option<&Ports>| {
+        ports?
+            .iter()
+            .filter(|(port, _)| port.ends_with("/tcp"))
+            .flat_map(|(_, bindings)| bindings.iter().flatten())
+            .find(|b| !matches!(b.host_port.as_str(), "" | "0"))
+            .map(|b| {
+                let ip = if b.host_ip.is_empty() || b.host_ip == "0.0.0.0" {
+                    "127.0.0.1"
+                } else {
+                    &b.host_ip
+                };
+                format!("{ip}:{}", b.host_port)
+            })
+    };
+    let addr = pick(configured).or_else(|| pick(actual)).ok_or_else(|| {
+        ClusterError::BadRequest(format!(
+            "{id} publishes no port; the compose file must publish the node's port on \
+             127.0.0.1 (ports: [\"127.0.0.1:4001:4000\"])"
+        ))
+    })?;
+    addr.parse()
+        .map_err(|e| ClusterError::Io(format!("{id}: published address {addr:?}: {e}")))
+}
+
+fn describe(c: &Container, connected: bool) -> String {
+    let mut state = c.state.status.clone();
+    if !c.state.running {
+        state.push_str(&format!(", exit code {}", c.state.exit_code));
+    } else {
+        state.push_str(&format!(", {}", c.health()));
+    }
+    if !connected {
+        state.push_str(", isolated");
+    }
+    state
+}
+
+type Ports = BTreeMap<String, Option<Vec<Binding>>>;
+
+/// The parts of `docker inspect` this module reads.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Container {
+    id: String,
+    state: State,
+    config: Config,
+    host_config: HostConfig,
+    network_settings: NetworkSettings,
+}
+
+impl Container {
+    /// `healthy`, `starting`, `unhealthy`, or `none` for an image without a healthcheck.
+    fn health(&self) -> &str {
+        self.state
+            .health
+            .as_ref()
+            .map_or("none", |h| h.status.as_str())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct State {
+    status: String,
+    running: bool,
+    paused: bool,
+    exit_code: i64,
+    health: Option<Health>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Health {
+    status: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Config {
+    env: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct HostConfig {
+    port_bindings: Option<Ports>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct NetworkSettings {
+    networks: Option<BTreeMap<String, serde_json::Value>>,
+    ports: Option<Ports>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+struct Binding {
+    host_ip: String,
+    host_port: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn nodes() -> Vec<String> {
+        ["n1", "n2", "n3"].map(String::from).to_vec()
+    }
+
+    fn groups(gs: &[&[&str]]) -> Vec<Vec<String>> {
+        gs.iter()
+            .map(|g| g.iter().map(|s| s.to_string()).collect())
+            .collect()
+    }
+
+    #[test]
+    fn process_faults_and_isolation_run_on_containers() {
+        for fault in [
+            Fault::Kill("n1".into()),
+            Fault::Pause("n2".into()),
+            Fault::Resume("n2".into()),
+            Fault::Restart("n1".into()),
+            Fault::Stop("n3".into()),
+            Fault::Isolate("n3".into()),
+            Fault::Heal,
+            Fault::Partition(groups(&[&["n1", "n2"], &["n3"]])),
+            Fault::Partition(groups(&[&["n2"], &["n1", "n3"]])),
+        ] {
+            assert_eq!(refusal(&fault, &nodes()), None, "{fault} was refused");
+        }
+        assert!(refuse(&[Fault::Kill("n1".into()), Fault::Heal], &nodes()).is_ok());
+    }
+
+    #[test]
+    fn link_faults_are_refused_with_the_reason_and_what_to_do() {
+        for (kind, says) in [
+            (LinkFault::Latency, "delay"),
+            (LinkFault::Bandwidth, "rate limit"),
+            (LinkFault::Cut, "both ways or not at all"),
+            (LinkFault::Loss, "proxy"),
+            (LinkFault::DropResponse, "proxy"),
+            (LinkFault::Blackhole, "pause"),
+            (LinkFault::Reset, "proxy"),
+        ] {
+            let fault = Fault::Link {
+                from: "n1".into(),
+                to: "n2".into(),
+                fault: kind,
+            };
+            let why = refusal(&fault, &nodes()).unwrap_or_else(|| panic!("{fault} accepted"));
+            assert!(why.contains(says), "{fault}: {why:?} should say {says:?}");
+            assert!(why.contains("n1->n2"), "{why}");
+            assert!(why.contains("--target local"), "{why}");
+        }
+        let client = Fault::Link {
+            from: "client".into(),
+            to: "n1".into(),
+            fault: LinkFault::Latency,
+        };
+        assert!(refusal(&client, &nodes()).is_some());
+    }
+
+    #[test]
+    fn only_one_node_against_the_rest_is_a_partition_containers_can_make() {
+        for (gs, says) in [
+            (
+                groups(&[&["n1"], &["n2"], &["n3"]]),
+                "only cut one node off",
+            ),
+            (groups(&[&["n1", "n2"], &["n3", "n4"]]), "no node \"n4\""),
+            (groups(&[&["n1", "n2"], &["n2", "n3"]]), "names n2 twice"),
+            (groups(&[&["n1"], &["n2"]]), "leaves n3 out"),
+        ] {
+            let fault = Fault::Partition(gs);
+            let why = refusal(&fault, &nodes()).unwrap_or_else(|| panic!("{fault} accepted"));
+            assert!(why.contains(says), "{fault}: {why:?} should say {says:?}");
+        }
+        let five: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
+        let two_and_three = Fault::Partition(groups(&[&["n1", "n2"], &["n3", "n4", "n5"]]));
+        assert!(
+            refusal(&two_and_three, &five)
+                .unwrap()
+                .contains("--target local")
+        );
+        assert_eq!(
+            lonely_node(&groups(&[&["n1", "n3"], &["n2"]]), &nodes()),
+            Ok("n2")
+        );
+    }
+
+    #[test]
+    fn a_cut_between_two_nodes_is_refused_unless_they_are_the_whole_cluster() {
+        let cut = Fault::Cut("n1".into(), "n2".into());
+        let why = refusal(&cut, &nodes()).expect("refused in a 3-node cluster");
+        assert!(why.contains("isolate n1 instead"), "{why}");
+        assert_eq!(refusal(&cut, &["n1".into(), "n2".into()]), None);
+    }
+
+    #[test]
+    fn refuse_names_every_refused_fault_in_one_line() {
+        let faults = [
+            Fault::Kill("n1".into()),
+            Fault::Link {
+                from: "n1".into(),
+                to: "n2".into(),
+                fault: LinkFault::Latency,
+            },
+            Fault::Partition(groups(&[&["n1"], &["n2"], &["n3"]])),
+        ];
+        let err = refuse(&faults, &nodes()).unwrap_err().to_string();
+        assert!(
+            err.starts_with("cannot run on containers: latency on n1->n2"),
+            "{err}"
+        );
+        assert!(err.contains("partition [n1] [n2] [n3]"), "{err}");
+        assert!(!err.contains("kill"), "{err}");
+        assert_eq!(err.lines().count(), 1, "{err}");
+    }
+
+    #[test]
+    fn ids_sort_naturally() {
+        let mut ids = vec!["n10", "n2", "n1", "front"];
+        ids.sort_by_key(|id| natural_key(id));
+        assert_eq!(ids, ["front", "n1", "n2", "n10"]);
+    }
+
+    #[test]
+    fn project_names_follow_compose() {
+        assert!(check_project("lab").is_ok());
+        assert!(check_project("lab-e2e_42").is_ok());
+        for bad in ["", "Lab", "-lab", "lab e2e", "lab.e2e"] {
+            assert!(check_project(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    /// Trimmed from `docker inspect` on Engine 20.10 of an isolated node.
+    const INSPECT: &str = r#"[{
+        "Id": "8631199621f8aa",
+        "State": {"Status": "running", "Running": true, "Paused": false, "ExitCode": 0,
+                  "Health": {"Status": "healthy", "FailingStreak": 0, "Log": []}},
+        "Config": {"Env": ["NODE_ID=n1", "NODE_COOKIE=sesame"], "Labels": {}},
+        "HostConfig": {"PortBindings": {"4000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "4001"}]}},
+        "NetworkSettings": {"Networks": {}, "Ports": {}}
+    }]"#;
+
+    #[test]
+    fn inspect_output_gives_state_health_and_the_published_port() {
+        let mut all: Vec<Container> = serde_json::from_str(INSPECT).unwrap();
+        let c = all.pop().unwrap();
+        assert!(c.state.running && !c.state.paused);
+        assert_eq!(c.health(), "healthy");
+        assert_eq!(
+            published_addr(&c, "n1").unwrap(),
+            "127.0.0.1:4001".parse().unwrap()
+        );
+        let unpublished = INSPECT.replace(r#""HostPort": "4001""#, r#""HostPort": """#);
+        let c: Container = serde_json::from_str::<Vec<Container>>(&unpublished)
+            .unwrap()
+            .pop()
+            .unwrap();
+        let err = published_addr(&c, "n1").unwrap_err().to_string();
+        assert!(err.contains("publishes no port"), "{err}");
+    }
+
+    /// The whole vocabulary against real containers. Needs a Docker engine and the image:
+    /// `scripts/build-image.sh && cargo test -p harness --lib compose -- --ignored`
+    /// (scripts/compose-e2e.sh runs it).
+    #[test]
+    #[ignore = "needs a Docker engine and the lab-node image (scripts/build-image.sh)"]
+    fn faults_on_real_containers() {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker-compose.yml");
+        let project = format!("lab-harness-test-{}", std::process::id());
+        let mut builder = ComposeCluster::builder(file).project(&project);
+        for (i, port) in free_ports(3).into_iter().enumerate() {
+            builder = builder.env(format!("LAB_N{}_PORT", i + 1), port.to_string());
+        }
+        let cluster = builder.start().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(cluster.ids(), ["n1", "n2", "n3"]);
+        assert_eq!(peer_state(&cluster, "n1", "n3"), "up");
+
+        cluster.isolate("n3").unwrap();
+        eventually("n1 sees isolated n3 down", || {
+            peer_state(&cluster, "n1", "n3").starts_with("down")
+        });
+        assert!(
+            get(cluster.addr("n3"), "/health").is_err(),
+            "an isolated container loses its published port"
+        );
+        cluster.heal().unwrap();
+        eventually("n1 sees healed n3 up, by its service name", || {
+            peer_state(&cluster, "n1", "n3") == "up"
+        });
+
+        cluster.kill("n2").unwrap();
+        assert!(!cluster.is_running("n2"));
+        assert!(get(cluster.addr("n2"), "/health").is_err());
+        cluster
+            .check_alive()
+            .expect("a node killed on purpose is not a failure");
+        cluster.restart("n2").unwrap();
+        assert_eq!(get(cluster.addr("n2"), "/health").unwrap().0, 200);
+
+        cluster.pause("n1").unwrap();
+        assert!(
+            get(cluster.addr("n1"), "/health").is_err(),
+            "paused answers"
+        );
+        cluster.resume("n1").unwrap();
+        assert_eq!(get(cluster.addr("n1"), "/health").unwrap().0, 200);
+
+        assert_eq!(
+            cluster.stop("n3").unwrap(),
+            0,
+            "SIGTERM ends a node cleanly"
+        );
+
+        let latency = Fault::Link {
+            from: "n1".into(),
+            to: "n2".into(),
+            fault: LinkFault::Latency,
+        };
+        let err = cluster.apply(&latency).unwrap_err().to_string();
+        assert!(err.contains("--target local"), "{err}");
+
+        drop(cluster);
+        let label = format!("label={PROJECT_LABEL}={project}");
+        for kind in [
+            &["ps", "-aq"][..],
+            &["network", "ls", "-q"],
+            &["volume", "ls", "-q"],
+        ] {
+            let left = docker(&[kind, &["--filter", &label]].concat()).unwrap();
+            assert!(left.trim().is_empty(), "{kind:?} left behind: {left}");
+        }
+    }
+
+    fn free_ports(n: usize) -> Vec<u16> {
+        let listeners: Vec<std::net::TcpListener> = (0..n)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        listeners
+            .iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect()
+    }
+
+    fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !check() {
+            assert!(Instant::now() < deadline, "not within 15 s: {what}");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// How node `from` sees `to` in the test node's `GET /peers`.
+    fn peer_state(cluster: &ComposeCluster, from: &str, to: &str) -> String {
+        let (_, body) = get(cluster.addr(from), "/peers").unwrap();
+        let view: serde_json::Value = serde_json::from_str(&body).unwrap();
+        view[to].as_str().unwrap_or("missing").to_string()
+    }
+
+    /// A plain HTTP/1.0 GET with a 1 s budget: status and body.
+    fn get(addr: SocketAddr, path: &str) -> std::io::Result<(u16, String)> {
+        use std::io::{Read, Write};
+        let timeout = Duration::from_secs(1);
+        let mut stream = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+        stream.set_read_timeout(Some(timeout))?;
+        write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
+        let mut text = String::new();
+        stream.read_to_string(&mut text)?;
+        let status = text
+            .get(9..12)
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("not HTTP: {text:?}")))?;
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        Ok((status, body.to_string()))
+    }
+}
