@@ -23,7 +23,10 @@ fn main() {
     let mut times: Vec<Duration> = (0..reps)
         .map(|_| {
             let started = Instant::now();
-            let cluster = Cluster::builder(&bin).nodes(nodes).start().expect("cluster starts");
+            let cluster = Cluster::builder(&bin)
+                .nodes(nodes)
+                .start()
+                .expect("cluster starts");
             let ready = started.elapsed();
             drop(cluster);
             ready

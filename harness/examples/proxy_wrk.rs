@@ -12,17 +12,29 @@ use std::process::Command;
 use harness::Cluster;
 
 fn main() {
-    let seconds: u64 = std::env::args().nth(1).and_then(|a| a.parse().ok()).unwrap_or(10);
+    let seconds: u64 = std::env::args()
+        .nth(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(10);
     let bin = std::env::current_exe()
         .expect("own path")
         .parent()
         .and_then(|examples| examples.parent())
         .expect("target/<profile>/examples")
         .join("test-node");
-    let cluster = Cluster::builder(&bin).nodes(1).log_filter("warn").start().expect("node starts");
+    let cluster = Cluster::builder(&bin)
+        .nodes(1)
+        .log_filter("warn")
+        .start()
+        .expect("node starts");
     let direct = cluster.direct_addr("n1").expect("running");
     let proxied = cluster.addr("n1");
-    for (label, addr) in [("direct", direct), ("proxy", proxied), ("direct", direct), ("proxy", proxied)] {
+    for (label, addr) in [
+        ("direct", direct),
+        ("proxy", proxied),
+        ("direct", direct),
+        ("proxy", proxied),
+    ] {
         let out = Command::new("wrk")
             .args(["-t2", "-c32", &format!("-d{seconds}s"), "--latency"])
             .arg(format!("http://{addr}/health"))
@@ -35,6 +47,11 @@ fn main() {
                 .map(|l| l.trim().to_string())
                 .unwrap_or_default()
         };
-        println!("{label:>6}: {} | p50 {} | p99 {}", pick("Requests/sec"), pick("50%"), pick("99%"));
+        println!(
+            "{label:>6}: {} | p50 {} | p99 {}",
+            pick("Requests/sec"),
+            pick("50%"),
+            pick("99%")
+        );
     }
 }

@@ -478,7 +478,10 @@ impl Cluster {
     /// The operating system's process id of `id`, while it runs.
     pub fn pid(&self, id: &str) -> Option<u32> {
         let nodes = self.lock_nodes();
-        nodes.get(id).and_then(|n| n.process.as_ref()).map(|r| r.child.id())
+        nodes
+            .get(id)
+            .and_then(|n| n.process.as_ref())
+            .map(|r| r.child.id())
     }
 
     /// Is `id` running (paused counts as running)?
