@@ -47,8 +47,31 @@ macro_rules! node_bin {
 /// Lines of log shown in diagnostics.
 const TAIL_LINES: usize = 20;
 
-/// Serialises clusters within one process (see the module comment).
-static TURN: Mutex<()> = Mutex::new(());
+/// Serialises clusters within one process (see the module comment): a cluster holds the
+/// turn from start to drop. A flag and a condition variable rather than a `MutexGuard`, so a
+/// `Cluster` can move between threads.
+struct Turn;
+
+static TURN_TAKEN: Mutex<bool> = Mutex::new(false);
+static TURN_FREED: std::sync::Condvar = std::sync::Condvar::new();
+
+impl Turn {
+    fn take() -> Turn {
+        let mut taken = TURN_TAKEN.lock().unwrap_or_else(|e| e.into_inner());
+        while *taken {
+            taken = TURN_FREED.wait(taken).unwrap_or_else(|e| e.into_inner());
+        }
+        *taken = true;
+        Turn
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        *TURN_TAKEN.lock().unwrap_or_else(|e| e.into_inner()) = false;
+        TURN_FREED.notify_one();
+    }
+}
 
 /// Something a cluster operation could not do, with what a person needs to see why.
 #[derive(Debug)]
@@ -188,7 +211,7 @@ pub struct Cluster {
     clients: BTreeMap<String, Proxy>,
     run_dir: PathBuf,
     cookie: String,
-    _turn: MutexGuard<'static, ()>,
+    _turn: Turn,
 }
 
 impl Cluster {
@@ -217,7 +240,7 @@ impl Cluster {
                 spec.bin.display()
             )));
         }
-        let turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+        let turn = Turn::take();
         let run_dir = new_run_dir()?;
         let ids: Vec<String> = (1..=spec.nodes).map(|i| format!("n{i}")).collect();
         let io = |e: std::io::Error| ClusterError::Io(format!("cannot start a proxy: {e}"));

@@ -1,9 +1,264 @@
-//! `lab scenario` (placeholder).
+//! `cargo lab scenario list` and `cargo lab scenario run <name or file>`.
+//!
+//! Scenario files live in `harness/scenarios/` and in `scenarios/` of each solution crate.
+//! `run` builds the node binary the scenario names (the solution's, or the attendee's with
+//! `--impl exercise`), plays the scenario, prints the table and the report's path, and exits
+//! 0 when every check passed, 1 when one failed, 2 when the run itself broke.
+
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-#[derive(Debug, clap::Args)]
-pub struct ScenarioArgs {}
+use clap::{Args, Subcommand, ValueEnum};
+use harness::scenario::{self, NodeRef, RunOptions, Scenario};
 
-pub fn run(_: ScenarioArgs) -> ExitCode {
-    crate::not_built("scenario")
+use crate::catalog::find_root;
+use crate::runner::cargo;
+
+#[derive(Debug, Args)]
+pub struct ScenarioArgs {
+    #[command(subcommand)]
+    pub command: ScenarioCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ScenarioCommand {
+    /// List the scenarios and what each one does.
+    List,
+    /// Play a scenario: a cluster under load, the faults at their times, the checks, a report.
+    Run(RunArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// A scenario's name (see `cargo lab scenario list`) or the path of a .toml file.
+    pub scenario: String,
+    /// Whose node to run: the reference solution's or the attendee's exercise.
+    #[arg(long = "impl", value_enum, default_value_t = Impl::Solution)]
+    pub implementation: Impl,
+    /// Replaces the file's seed (every random choice of the run comes from it).
+    #[arg(long)]
+    pub seed: Option<u64>,
+    /// Runs it N times, with seeds S, S+1, ...; stops at the first failure.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    pub repeat: u32,
+    /// Where the report goes (default: target/lab-reports/<scenario>-<time>).
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Impl {
+    Solution,
+    Exercise,
+}
+
+pub fn run(args: ScenarioArgs) -> ExitCode {
+    let root = match find_root() {
+        Ok(root) => root,
+        Err(e) => return fail(&e),
+    };
+    match args.command {
+        ScenarioCommand::List => list(&root),
+        ScenarioCommand::Run(run) => play(&root, run),
+    }
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("lab: {message}");
+    ExitCode::from(2)
+}
+
+/// Every scenario file, by name.
+pub fn discover(root: &Path) -> Vec<PathBuf> {
+    let mut dirs = vec![root.join("harness/scenarios")];
+    let solutions = root.join("solutions");
+    for section in read_dirs(&solutions) {
+        for exercise in read_dirs(&section) {
+            dirs.push(exercise.join("scenarios"));
+        }
+    }
+    let mut files: Vec<PathBuf> = dirs
+        .iter()
+        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
+        .collect();
+    files.sort_by_key(|p| p.file_stem().map(|s| s.to_owned()));
+    files
+}
+
+fn read_dirs(dir: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect();
+    dirs.sort();
+    dirs
+}
+
+fn list(root: &Path) -> ExitCode {
+    for path in discover(root) {
+        let shown = path
+            .strip_prefix(root)
+            .unwrap_or(&path)
+            .display()
+            .to_string();
+        match Scenario::load(&path) {
+            Ok(s) => println!("{:<24} {}\n{:<24} ({shown})", s.name, s.description, ""),
+            Err(e) => println!("{:<24} INVALID: {e}", file_stem(&path)),
+        }
+    }
+    println!("\nrun one: cargo lab scenario run <name> [--seed S] [--repeat N]");
+    ExitCode::SUCCESS
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The scenario a name or a path means.
+fn find(root: &Path, arg: &str) -> Result<PathBuf, String> {
+    let as_path = Path::new(arg);
+    if arg.ends_with(".toml") || as_path.is_file() {
+        return if as_path.is_file() {
+            Ok(as_path.to_path_buf())
+        } else {
+            Err(format!("no scenario file {arg}"))
+        };
+    }
+    let all = discover(root);
+    all.iter()
+        .find(|p| file_stem(p) == arg)
+        .cloned()
+        .ok_or_else(|| {
+            let names: Vec<String> = all.iter().map(|p| file_stem(p)).collect();
+            format!("no scenario named {arg:?}; there are: {}", names.join(", "))
+        })
+}
+
+/// Builds the node binary and returns its path.
+fn build_node(root: &Path, node: &NodeRef, implementation: Impl) -> Result<PathBuf, String> {
+    let (package, bin) = match node {
+        NodeRef::Binary(bin) => ("harness".to_string(), bin.clone()),
+        NodeRef::Exercise(name) => {
+            let package = match implementation {
+                Impl::Solution => format!("{name}-solution"),
+                Impl::Exercise => name.clone(),
+            };
+            (package.clone(), package)
+        }
+    };
+    eprintln!("building {bin} ...");
+    let status = cargo(root)
+        .args(["build", "--quiet", "--package", &package, "--bin", &bin])
+        .status()
+        .map_err(|e| format!("cannot run cargo: {e}"))?;
+    if !status.success() {
+        return Err(format!(
+            "the node binary {bin} (package {package}) did not build"
+        ));
+    }
+    // `cargo lab` runs target/<profile>/lab: the nodes are built next to it.
+    let dir = std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent().map(Path::to_path_buf))
+        .ok_or("cannot tell where the lab binary lives")?;
+    Ok(dir.join(bin))
+}
+
+fn play(root: &Path, args: RunArgs) -> ExitCode {
+    let path = match find(root, &args.scenario) {
+        Ok(p) => p,
+        Err(e) => return fail(&e),
+    };
+    let scenario = match Scenario::load(&path) {
+        Ok(s) => s,
+        Err(e) => return fail(&e.to_string()),
+    };
+    let bin = match build_node(root, &scenario.cluster.node, args.implementation) {
+        Ok(bin) => bin,
+        Err(e) => return fail(&e),
+    };
+    let first_seed = args.seed.unwrap_or(scenario.seed);
+    for round in 0..args.repeat {
+        let seed = first_seed + u64::from(round);
+        let out = args.out.clone().map_or_else(
+            || default_out(root, &scenario.name, seed),
+            |dir| {
+                if args.repeat > 1 {
+                    dir.join(format!("seed-{seed}"))
+                } else {
+                    dir
+                }
+            },
+        );
+        println!(
+            "scenario {} (seed {seed}): {}\n  {} node(s), {} s of load at {}/s, {} fault(s)",
+            scenario.name,
+            scenario.description,
+            scenario.cluster.nodes,
+            scenario.duration.as_secs_f64(),
+            scenario.workload.rate,
+            scenario.faults.len()
+        );
+        let options = RunOptions {
+            bin: bin.clone(),
+            seed: Some(seed),
+            out,
+            extra_args: Vec::new(),
+            on_tick: progress_bar(scenario.duration),
+        };
+        match scenario::run(&scenario, &options) {
+            Ok(outcome) => {
+                println!("{}", outcome.table);
+                if !outcome.passed {
+                    println!(
+                        "FAILED with seed {seed}; replay: cargo lab scenario run {} --seed {seed}",
+                        args.scenario
+                    );
+                    return ExitCode::from(1);
+                }
+            }
+            Err(e) => return fail(&format!("the run broke (seed {seed}): {e}")),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+fn default_out(root: &Path, name: &str, seed: u64) -> PathBuf {
+    let secs = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    root.join("target/lab-reports")
+        .join(format!("{name}-{secs}-seed{seed}"))
+}
+
+/// A progress bar on stderr, when stderr is a terminal.
+fn progress_bar(total: Duration) -> Option<scenario::Tick> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total.as_secs().max(1));
+    bar.set_style(
+        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} s  {msg}")
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(Arc::new(
+        move |elapsed: Duration, sent: u64, errors: u64| {
+            bar.set_position(elapsed.as_secs());
+            bar.set_message(format!("{sent} sent, {errors} errors"));
+            if elapsed >= total {
+                bar.finish_and_clear();
+            }
+        },
+    ))
 }
