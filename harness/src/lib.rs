@@ -7,6 +7,13 @@
 //! - [`proxy`]: one fault-injecting TCP proxy per link: cut, blackhole, latency with jitter,
 //!   bandwidth, loss, lost responses, reset.
 //! - `reaper` (private): kills every node on Ctrl-C; the last line of defence against orphans.
+//! - [`load`]: the open-loop load generator (and a closed loop, to show the difference).
+//! - [`history`]: every operation as invoke, then ok / fail / unknown.
+//! - [`check`]: checkers over a history: lost acknowledged writes, duplicates, stale reads,
+//!   availability and latency per window.
+//! - [`report`]: a run's directory: verdict.json, history.jsonl, report.html with plots.
+//! - [`scenario`]: a cluster, a workload, a fault schedule and checks, as a TOML file.
+//! - [`compose`]: the same fault vocabulary on a docker-compose cluster.
 //!
 //! A test reads like the scenario it describes:
 //!
@@ -33,3 +40,4 @@ pub mod compose;
 pub mod history;
 pub mod load;
 pub mod report;
+pub mod scenario;
