@@ -39,5 +39,6 @@ pub mod check;
 pub mod compose;
 pub mod history;
 pub mod load;
+pub mod props;
 pub mod report;
 pub mod scenario;
