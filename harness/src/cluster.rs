@@ -507,6 +507,19 @@ impl Cluster {
             .map(|r| r.child.id())
     }
 
+    /// `up`, `paused` or `down` (killed, stopped, or exited by itself).
+    pub fn state(&self, id: &str) -> &'static str {
+        let mut nodes = self.lock_nodes();
+        let Some(running) = nodes.get_mut(id).and_then(|n| n.process.as_mut()) else {
+            return "down";
+        };
+        match running.child.try_wait() {
+            Ok(None) if running.paused => "paused",
+            Ok(None) => "up",
+            _ => "down",
+        }
+    }
+
     /// Is `id` running (paused counts as running)?
     pub fn is_running(&self, id: &str) -> bool {
         let mut nodes = self.lock_nodes();

@@ -47,7 +47,8 @@
 //! [[checks]]
 //! check = "availability"
 //! min = 0.99
-//! outside_faults = true
+//! outside_faults = true     # leave out what a fault could hit: sent during it, or within
+//!                           # one request timeout before it
 //! ```
 
 use std::collections::BTreeMap;
@@ -77,6 +78,8 @@ use crate::report::{self, Fault};
 pub struct Scenario {
     pub name: String,
     pub description: String,
+    /// A demo's opening narration (empty for a plain scenario).
+    pub intro: String,
     pub path: PathBuf,
     pub seed: u64,
     /// The load phase. Every fault happens inside it.
@@ -120,6 +123,8 @@ pub struct Workload {
 pub struct Scheduled {
     pub at: Duration,
     pub action: FaultAction,
+    /// A demo's narration when it fires.
+    pub say: Option<String>,
     /// Line in the file, for messages.
     pub line: usize,
 }
@@ -266,6 +271,9 @@ struct File {
     name: String,
     #[serde(default)]
     description: String,
+    /// What a demo says before it starts: what is about to happen and why.
+    #[serde(default)]
+    intro: String,
     duration: Spanned<String>,
     recover: Option<Spanned<String>>,
     #[serde(default = "default_seed")]
@@ -314,6 +322,8 @@ struct FileFault {
     target: Option<Spanned<String>>,
     latency: Option<Spanned<String>>,
     jitter: Option<Spanned<String>>,
+    /// What a demo says when the fault fires.
+    say: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -480,6 +490,7 @@ impl Scenario {
             faults.push(Scheduled {
                 at: when,
                 action,
+                say: f.say.clone(),
                 line: line_of(text, f.at.span().start),
             });
         }
@@ -566,6 +577,7 @@ impl Scenario {
         Ok(Scenario {
             name: file.name,
             description: file.description,
+            intro: file.intro,
             path: path.to_path_buf(),
             seed: file.seed,
             duration,
@@ -642,6 +654,8 @@ pub trait Deployment: Send + Sync {
     fn recover(&self) -> Result<(), String>;
     /// Copies the node logs into `dir`.
     fn collect_logs(&self, dir: &Path);
+    /// `up`, `paused` or `down`.
+    fn state(&self, id: &str) -> &'static str;
 }
 
 impl Deployment for Cluster {
@@ -728,6 +742,10 @@ impl Deployment for Cluster {
         Ok(())
     }
 
+    fn state(&self, id: &str) -> &'static str {
+        Cluster::state(self, id)
+    }
+
     fn collect_logs(&self, dir: &Path) {
         for id in self.ids() {
             let _ = std::fs::copy(self.log_path(&id), dir.join(format!("{id}.log")));
@@ -735,8 +753,32 @@ impl Deployment for Cluster {
     }
 }
 
-/// Called about once a second during the load phase with (elapsed, sent, errors).
-pub type Tick = Arc<dyn Fn(Duration, u64, u64) + Send + Sync>;
+/// What a run shows while it goes: a progress bar, or a demo's live figures and narration.
+/// Every method has a default that does nothing.
+pub trait Observer: Send + Sync {
+    /// About once a second during the load phase.
+    fn second(&self, _live: &Live) {}
+    /// A fault fired at `at`: its label (`kill n2`) and the scenario's narration for it.
+    fn fault(&self, _at: Duration, _label: &str, _say: Option<&str>) {}
+    /// The run moved on: `healing and recovering`, `final reads`, `checks`.
+    fn phase(&self, _what: &str) {}
+}
+
+/// The figures of the last second, for live display.
+#[derive(Debug, Clone)]
+pub struct Live {
+    pub elapsed: Duration,
+    pub total: Duration,
+    /// Operations sent so far.
+    pub sent: u64,
+    /// In the last second: operations that ended ok, and that ended otherwise.
+    pub ok: u64,
+    pub errors: u64,
+    /// The last second's p99 latency, if anything ended in it.
+    pub p99: Option<Duration>,
+    /// Each node and its state (`up`, `paused`, `down`).
+    pub nodes: Vec<(String, &'static str)>,
+}
 
 /// How to run a scenario.
 #[derive(Clone)]
@@ -749,8 +791,8 @@ pub struct RunOptions {
     pub out: PathBuf,
     /// Extra node flags after the file's own (a test uses this to break a node on purpose).
     pub extra_args: Vec<String>,
-    /// Progress, for a bar or live figures.
-    pub on_tick: Option<Tick>,
+    /// Who watches the run (a progress bar, a demo).
+    pub observer: Option<Arc<dyn Observer>>,
 }
 
 /// What a run produced.
@@ -844,6 +886,9 @@ pub fn run_on(
                 }
                 let nodes = resolved.nodes(fault.action.target(), &ids);
                 let at = start.elapsed();
+                if let Some(observer) = &options.observer {
+                    observer.fault(at, &label(&fault.action, &nodes), fault.say.as_deref());
+                }
                 if let Err(e) = deployment.apply(&fault.action, &nodes) {
                     eprintln!(
                         "fault {} at line {} failed: {e}",
@@ -851,21 +896,27 @@ pub fn run_on(
                         fault.line
                     );
                 }
+                // A fault that ends another (restart, resume, heal) ends it once it is done:
+                // a restarted node serves only after its ready line.
+                let at = if ends_a_fault(&fault.action) {
+                    start.elapsed()
+                } else {
+                    at
+                };
                 log.push((at, fault.action.clone(), nodes));
             }
             log
         });
-        if let Some(tick) = options.on_tick.clone() {
-            let progress = progress.clone();
+        if let Some(observer) = options.observer.clone() {
+            let (progress, history) = (progress.clone(), history.clone());
             let total = scenario.duration;
             s.spawn(move || {
+                let mut last = Duration::ZERO;
                 while start.elapsed() < total {
                     std::thread::sleep(Duration::from_secs(1));
-                    tick(
-                        start.elapsed().min(total),
-                        progress.sent(),
-                        progress.errors(),
-                    );
+                    let now = start.elapsed().min(total);
+                    observer.second(&live(deployment, &history, &progress, last..now, total));
+                    last = now;
                 }
             });
         }
@@ -876,10 +927,17 @@ pub fn run_on(
     let load_end = start.elapsed();
 
     // Heal, recover, settle, then read every cart.
+    let phase = |what: &str| {
+        if let Some(observer) = &options.observer {
+            observer.phase(what);
+        }
+    };
+    phase("healing every fault, restarting every node");
     deployment
         .recover()
         .map_err(|e| broke("could not bring the cluster back", &e))?;
     std::thread::sleep(scenario.recover);
+    phase("reading every cart, then checking");
     let finals = runtime.block_on(final_reads(&http, &addrs, scenario.workload.carts));
 
     let faults = fault_intervals(&fault_log, load_end);
@@ -1078,20 +1136,8 @@ fn fault_intervals(log: &[(Duration, FaultAction, Vec<String>)], end: Duration) 
             start,
             end: *at,
         }));
-        let lasting = !matches!(
-            action,
-            FaultAction::Restart(_)
-                | FaultAction::Resume(_)
-                | FaultAction::Heal
-                | FaultAction::Clear
-        );
-        if lasting {
-            let label = if nodes.is_empty() {
-                action.name().to_string()
-            } else {
-                format!("{} {}", action.name(), nodes.join(","))
-            };
-            open.push((label, *at, action, nodes));
+        if !ends_a_fault(action) {
+            open.push((label(action, nodes), *at, action, nodes));
         }
     }
     done.extend(
@@ -1102,10 +1148,17 @@ fn fault_intervals(log: &[(Duration, FaultAction, Vec<String>)], end: Duration) 
     done
 }
 
+/// The scenario's checks as checkers. `outside_faults` leaves out every operation that could
+/// overlap a fault: those sent while it lasts, and those sent up to one request timeout before
+/// it began (still in flight when it struck).
 fn build_checks(scenario: &Scenario, faults: &[Fault]) -> Vec<Box<dyn Checker>> {
+    let reach = scenario.workload.timeout;
     let excluded = |outside: bool| -> Vec<Range<Duration>> {
         if outside {
-            faults.iter().map(|f| f.start..f.end).collect()
+            faults
+                .iter()
+                .map(|f| f.start.saturating_sub(reach)..f.end)
+                .collect()
         } else {
             Vec::new()
         }
@@ -1141,4 +1194,61 @@ fn build_checks(scenario: &Scenario, faults: &[Fault]) -> Vec<Box<dyn Checker>> 
             }
         })
         .collect()
+}
+
+/// `kill n2`, `partition n1,n2`, `heal`.
+fn label(action: &FaultAction, nodes: &[String]) -> String {
+    if nodes.is_empty() {
+        action.name().to_string()
+    } else {
+        format!("{} {}", action.name(), nodes.join(","))
+    }
+}
+
+fn live(
+    deployment: &dyn Deployment,
+    history: &History,
+    progress: &load::Progress,
+    window: Range<Duration>,
+    total: Duration,
+) -> Live {
+    let mut waits = Vec::new();
+    let (mut ok, mut errors) = (0, 0);
+    for op in history.operations() {
+        let Some(end) = &op.end else { continue };
+        if !window.contains(&end.at) {
+            continue;
+        }
+        if op.is_ok() {
+            ok += 1;
+        } else {
+            errors += 1;
+        }
+        waits.extend(op.latency());
+    }
+    waits.sort();
+    let p99 = (!waits.is_empty()).then(|| waits[(waits.len() * 99 / 100).min(waits.len() - 1)]);
+    Live {
+        elapsed: window.end,
+        total,
+        sent: progress.sent(),
+        ok,
+        errors,
+        p99,
+        nodes: deployment
+            .ids()
+            .into_iter()
+            .map(|id| {
+                let s = deployment.state(&id);
+                (id, s)
+            })
+            .collect(),
+    }
+}
+
+fn ends_a_fault(action: &FaultAction) -> bool {
+    matches!(
+        action,
+        FaultAction::Restart(_) | FaultAction::Resume(_) | FaultAction::Heal | FaultAction::Clear
+    )
 }

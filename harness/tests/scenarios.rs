@@ -25,7 +25,7 @@ fn play(scenario: &Scenario, name: &str, extra: &[&str]) -> RunOutcome {
         seed: None,
         out: out_dir(name),
         extra_args: extra.iter().map(|s| s.to_string()).collect(),
-        on_tick: None,
+        observer: None,
     };
     run(scenario, &options).unwrap_or_else(|e| panic!("the run broke: {e}"))
 }

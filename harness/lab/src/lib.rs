@@ -80,9 +80,3 @@ pub fn main() -> ExitCode {
         Some(Command::Demo(args)) => demo::run(args),
     }
 }
-
-/// For commands that are not built yet: says so and exits 2.
-pub(crate) fn not_built(what: &str) -> ExitCode {
-    eprintln!("lab: `{what}` is not built yet in this version of the lab");
-    ExitCode::from(2)
-}

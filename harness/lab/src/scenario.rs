@@ -71,7 +71,7 @@ fn fail(message: &str) -> ExitCode {
 }
 
 /// Every scenario file, by name.
-pub fn discover(root: &Path) -> Vec<PathBuf> {
+pub(crate) fn discover(root: &Path) -> Vec<PathBuf> {
     let mut dirs = vec![root.join("harness/scenarios")];
     let solutions = root.join("solutions");
     for section in read_dirs(&solutions) {
@@ -117,14 +117,14 @@ fn list(root: &Path) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn file_stem(path: &Path) -> String {
+pub(crate) fn file_stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
 
 /// The scenario a name or a path means.
-fn find(root: &Path, arg: &str) -> Result<PathBuf, String> {
+pub(crate) fn find(root: &Path, arg: &str) -> Result<PathBuf, String> {
     let as_path = Path::new(arg);
     if arg.ends_with(".toml") || as_path.is_file() {
         return if as_path.is_file() {
@@ -144,7 +144,11 @@ fn find(root: &Path, arg: &str) -> Result<PathBuf, String> {
 }
 
 /// Builds the node binary and returns its path.
-fn build_node(root: &Path, node: &NodeRef, implementation: Impl) -> Result<PathBuf, String> {
+pub(crate) fn build_node(
+    root: &Path,
+    node: &NodeRef,
+    implementation: Impl,
+) -> Result<PathBuf, String> {
     let (package, bin) = match node {
         NodeRef::Binary(bin) => ("harness".to_string(), bin.clone()),
         NodeRef::Exercise(name) => {
@@ -213,7 +217,7 @@ fn play(root: &Path, args: RunArgs) -> ExitCode {
             seed: Some(seed),
             out,
             extra_args: Vec::new(),
-            on_tick: progress_bar(scenario.duration),
+            observer: progress_bar(scenario.duration),
         };
         match scenario::run(&scenario, &options) {
             Ok(outcome) => {
@@ -232,7 +236,7 @@ fn play(root: &Path, args: RunArgs) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-fn default_out(root: &Path, name: &str, seed: u64) -> PathBuf {
+pub(crate) fn default_out(root: &Path, name: &str, seed: u64) -> PathBuf {
     let secs = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -242,7 +246,22 @@ fn default_out(root: &Path, name: &str, seed: u64) -> PathBuf {
 }
 
 /// A progress bar on stderr, when stderr is a terminal.
-fn progress_bar(total: Duration) -> Option<scenario::Tick> {
+struct Bar(indicatif::ProgressBar);
+
+impl scenario::Observer for Bar {
+    fn second(&self, live: &scenario::Live) {
+        self.0.set_position(live.elapsed.as_secs());
+        self.0.set_message(format!(
+            "{} sent, {} errors in the last second",
+            live.sent, live.errors
+        ));
+        if live.elapsed >= live.total {
+            self.0.finish_and_clear();
+        }
+    }
+}
+
+fn progress_bar(total: Duration) -> Option<Arc<dyn scenario::Observer>> {
     use std::io::IsTerminal;
     if !std::io::stderr().is_terminal() {
         return None;
@@ -252,13 +271,5 @@ fn progress_bar(total: Duration) -> Option<scenario::Tick> {
         indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} s  {msg}")
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
-    Some(Arc::new(
-        move |elapsed: Duration, sent: u64, errors: u64| {
-            bar.set_position(elapsed.as_secs());
-            bar.set_message(format!("{sent} sent, {errors} errors"));
-            if elapsed >= total {
-                bar.finish_and_clear();
-            }
-        },
-    ))
+    Some(Arc::new(Bar(bar)))
 }
