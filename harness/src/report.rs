@@ -292,7 +292,7 @@ fn html(run: &Run, verdict: &Verdict, logs: &[String]) -> String {
     let charts = [
         Chart {
             id: "throughput",
-            title: "Throughput (requests per second)",
+            title: "Throughput: requests per second",
             scale: Scale::Linear,
             series: vec![
                 Series::new("sent", "#8c959f", per_window(&|w| w.sent as f64)).dashed(),
@@ -301,7 +301,7 @@ fn html(run: &Run, verdict: &Verdict, logs: &[String]) -> String {
         },
         Chart {
             id: "latency",
-            title: "Latency per second of replies (ms, log scale)",
+            title: "Latency of the replies in each second (ms, log scale)",
             scale: Scale::Log,
             series: vec![
                 Series::new("p50", "#2da44e", latency(0.5)),
@@ -319,6 +319,9 @@ fn html(run: &Run, verdict: &Verdict, logs: &[String]) -> String {
             ],
         },
     ];
+    page += "<p class=\"facts\">The plots share one time axis: seconds since the run \
+             started. Shaded: the faults. Sent counts each request in the second it was \
+             scheduled; replies count in the second they came back.</p>\n";
     for chart in &charts {
         let _ = writeln!(page, "<h2>{}</h2>", chart.title);
         chart.svg(&mut page, span, run.faults);
@@ -470,8 +473,8 @@ impl Chart {
             .flat_map(|s| s.points.iter().map(|p| p.1));
         let max = values.clone().fold(0.0, f64::max);
         let (y_min, y_max) = match self.scale {
-            // Counts: at least 0 to 4, so that small counts get whole-number ticks.
-            Scale::Linear => (0.0, nice_ceiling(max.max(4.0))),
+            // Four grid steps of a round size, whole numbers at least (these are counts).
+            Scale::Linear => (0.0, 4.0 * nice_ceiling((max / 4.0).max(1.0))),
             Scale::Log => {
                 let min = values.filter(|v| *v > 0.0).fold(f64::INFINITY, f64::min);
                 let min = if min.is_finite() { min } else { 0.1 };
@@ -573,10 +576,7 @@ impl Chart {
         let _ = writeln!(
             out,
             "<line class=\"axis\" x1=\"{left}\" x2=\"{right}\" y1=\"{bottom}\" y2=\"{bottom}\"/>\
-             <line class=\"axis\" x1=\"{left}\" x2=\"{left}\" y1=\"{TOP}\" y2=\"{bottom}\"/>\
-             <text x=\"{}\" y=\"{}\" text-anchor=\"end\">s</text>",
-            left - 6.0,
-            bottom + 16.0
+             <line class=\"axis\" x1=\"{left}\" x2=\"{left}\" y1=\"{TOP}\" y2=\"{bottom}\"/>"
         );
     }
 
