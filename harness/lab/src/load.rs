@@ -325,11 +325,10 @@ fn progress_bar(
             let elapsed = start.elapsed().min(duration);
             bar.0.set_position(elapsed.as_millis() as u64);
             bar.0.set_message(format!(
-                "{:.1}/{} · sent {} · replies {} · errors {} · late {}",
+                "{:.1}/{} · sent {} · errors {} · late {}",
                 elapsed.as_secs_f64(),
                 seconds(duration),
                 progress.sent(),
-                progress.completed(),
                 progress.errors(),
                 progress.late()
             ));
