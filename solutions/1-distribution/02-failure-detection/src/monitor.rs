@@ -16,7 +16,10 @@
 //!
 //! A peer's state is the tick detector's verdict (or down, while there is no link); phi is
 //! reported next to it, so the two can be compared live. A production node would pick one
-//! and act on it (exercise 08 promotes a backup on this verdict).
+//! and act on it (exercise 08 promotes a backup on this verdict). Erlang also closes the
+//! connection of a node it declares down, failing everything in flight on it; this monitor
+//! keeps the link open, so a peer that was only hung comes back up by itself when it answers
+//! again.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -86,6 +89,8 @@ struct Inner {
 
 /// One peer's detectors and the state they led to.
 struct Peer {
+    /// The peer's id, for the log lines of its state changes.
+    id: String,
     tick: TickDetector,
     phi: PhiDetector,
     state: Verdict,
@@ -108,6 +113,7 @@ impl Monitor {
             .ids()
             .map(|id| {
                 let peer = Peer {
+                    id: id.to_string(),
                     tick: TickDetector::new(),
                     phi: PhiDetector::new(PhiConfig::for_interval(interval)),
                     state: Verdict::Down,
@@ -186,17 +192,13 @@ impl Monitor {
                     backoff = FIRST_BACKOFF;
                     self.with_peer(&id, |peer, now| peer.connected(now));
                     self.keep_ticking(&id, link).await;
-                    self.with_peer(&id, |peer, now| {
-                        peer.set(Verdict::Down, "link closed", now, &id)
-                    });
+                    self.with_peer(&id, |peer, now| peer.down("link closed", now));
                 }
                 Ok(Err(e)) => {
                     let why = format!("cannot connect: {e}");
-                    self.with_peer(&id, |peer, now| peer.set(Verdict::Down, &why, now, &id));
+                    self.with_peer(&id, |peer, now| peer.down(&why, now));
                 }
-                Err(_) => self.with_peer(&id, |peer, now| {
-                    peer.set(Verdict::Down, "connect timed out", now, &id)
-                }),
+                Err(_) => self.with_peer(&id, |peer, now| peer.down("connect timed out", now)),
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(max_backoff);
@@ -218,7 +220,7 @@ impl Monitor {
                         return;
                     }
                     seq += 1;
-                    self.with_peer(id, |peer, _| peer.tick(id));
+                    self.with_peer(id, |peer, now| peer.tick(now));
                 }
                 answer = answers.recv() => match answer {
                     Some(_) => self.with_peer(id, |peer, now| peer.heard(now)),
@@ -258,23 +260,28 @@ impl Peer {
         self.last_heard = Some(now);
     }
 
-    fn tick(&mut self, id: &str) {
-        let now = Instant::now();
+    /// One tick interval has ended: the tick detector's verdict becomes the peer's state.
+    fn tick(&mut self, now: Instant) {
         match self.tick.tick() {
-            Verdict::Up => self.set(Verdict::Up, "answering ticks", now, id),
+            Verdict::Up => self.set(Verdict::Up, "answering ticks", now),
             Verdict::Down => {
                 let why = format!("silent for {} ticks", self.tick.silent_ticks());
-                self.set(Verdict::Down, &why, now, id);
+                self.set(Verdict::Down, &why, now);
             }
         }
     }
 
-    fn set(&mut self, state: Verdict, why: &str, now: Instant, id: &str) {
+    /// No link: down, whatever the detectors say.
+    fn down(&mut self, why: &str, now: Instant) {
+        self.set(Verdict::Down, why, now);
+    }
+
+    fn set(&mut self, state: Verdict, why: &str, now: Instant) {
         if state != self.state {
             self.since = now;
             match state {
-                Verdict::Up => tracing::info!(peer = id, "peer is up: {why}"),
-                Verdict::Down => tracing::warn!(peer = id, "peer is down: {why}"),
+                Verdict::Up => tracing::info!(peer = %self.id, "peer is up: {why}"),
+                Verdict::Down => tracing::warn!(peer = %self.id, "peer is down: {why}"),
             }
         }
         self.state = state;

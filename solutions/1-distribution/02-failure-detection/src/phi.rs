@@ -19,9 +19,9 @@
 //! replay a recorded (or seeded) trace of heartbeats without waiting for a single one.
 // lab:replace
 // lab:with
-// // Until the todo!()s are written, some of what they will use is unused. Delete this line
-// // once they are, and the compiler will point at anything you left unused.
-// #![allow(dead_code, unused_imports, unused_variables)]
+// // Until the todo!()s are written, `at` and `now` are unused. Delete this line once they
+// // are, and the compiler will point at anything you left unused.
+// #![allow(unused_variables)]
 // lab:end
 
 use std::collections::VecDeque;
