@@ -28,6 +28,7 @@
 //!
 //! [workload]                # the kit's cart API
 //! rate = 100                # operations per second, open loop
+//!                           # get = "/health": plain GETs instead, for nodes without carts
 //! carts = 20
 //! read_share = 0.1          # the rest are adds
 //! timeout = "1s"
@@ -113,6 +114,9 @@ pub enum NodeRef {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Workload {
     pub rate: f64,
+    /// `Some(path)`: a plain `GET path` on a seeded node per operation, for nodes that do not
+    /// serve carts (the cart checks then have nothing to check). `None`: cart traffic.
+    pub get: Option<String>,
     pub carts: usize,
     pub read_share: f64,
     pub timeout: Duration,
@@ -304,6 +308,8 @@ struct FileCluster {
 #[serde(deny_unknown_fields)]
 struct FileWorkload {
     rate: Spanned<f64>,
+    /// A plain `GET` of this path on every node instead of cart traffic.
+    get: Option<Spanned<String>>,
     #[serde(default = "default_carts")]
     carts: usize,
     read_share: Option<Spanned<f64>>,
@@ -419,8 +425,18 @@ impl Scenario {
             Some(t) => duration_field(t).map_err(|why| at(t.span(), why))?,
             None => Duration::from_secs(1),
         };
+        let get = match &file.workload.get {
+            Some(path) if !path.get_ref().starts_with('/') => {
+                return Err(at(
+                    path.span(),
+                    format!("get = {:?}: a path such as \"/health\"", path.get_ref()),
+                ));
+            }
+            other => other.as_ref().map(|p| p.get_ref().clone()),
+        };
         let workload = Workload {
             rate,
+            get,
             carts: file.workload.carts.max(1),
             read_share,
             timeout,
@@ -857,10 +873,11 @@ pub fn run_on(
 
     let start = Instant::now();
     let history = History::starting_at(start);
-    let workload = CartWorkload {
+    let workload = Traffic {
         http: http.clone(),
         addrs: addrs.clone(),
         history: history.clone(),
+        get: scenario.workload.get.clone(),
         carts: scenario.workload.carts,
         read_share: scenario.workload.read_share,
         seed,
@@ -938,7 +955,10 @@ pub fn run_on(
         .map_err(|e| broke("could not bring the cluster back", &e))?;
     std::thread::sleep(scenario.recover);
     phase("reading every cart, then checking");
-    let finals = runtime.block_on(final_reads(&http, &addrs, scenario.workload.carts));
+    let finals = match scenario.workload.get {
+        Some(_) => FinalReads::new(),
+        None => runtime.block_on(final_reads(&http, &addrs, scenario.workload.carts)),
+    };
 
     let faults = fault_intervals(&fault_log, load_end);
     let checks = build_checks(scenario, &faults);
@@ -1004,23 +1024,39 @@ impl Resolved {
     }
 }
 
-/// The cart workload: each operation adds a unique item to a seeded cart, or reads one, on a
+/// The traffic: each operation adds a unique item to a seeded cart, or reads one (or GETs the
+/// workload's path), on a
 /// seeded node. The item is the request id (`w<index>`), so a lost or duplicated add is
 /// visible in the final read.
-struct CartWorkload {
+struct Traffic {
     http: reqwest::Client,
     addrs: Vec<(String, SocketAddr)>,
     history: History,
+    /// A plain GET instead of cart traffic.
+    get: Option<String>,
     carts: usize,
     read_share: f64,
     seed: u64,
 }
 
-impl load::Operation for CartWorkload {
+impl load::Operation for Traffic {
     async fn call(&self, shot: Shot) -> Outcome {
         let mut rng =
             StdRng::seed_from_u64(self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ shot.index);
         let (node, addr) = &self.addrs[rng.random_range(0..self.addrs.len())];
+        if let Some(path) = &self.get {
+            let invocation = self.history.invoke(
+                node.clone(),
+                Action::Request {
+                    name: format!("GET {path}"),
+                },
+            );
+            let outcome =
+                load::http_outcome(self.http.get(format!("http://{addr}{path}")).send().await)
+                    .await;
+            outcome.record(invocation);
+            return outcome;
+        }
         let cart = format!("c{}", rng.random_range(0..self.carts));
         if rng.random_bool(self.read_share) {
             let invocation = self
