@@ -1024,10 +1024,9 @@ impl Resolved {
     }
 }
 
-/// The traffic: each operation adds a unique item to a seeded cart, or reads one (or GETs the
-/// workload's path), on a
-/// seeded node. The item is the request id (`w<index>`), so a lost or duplicated add is
-/// visible in the final read.
+/// The traffic: each operation adds a unique item to a seeded cart or reads one (or GETs the
+/// workload's path), on a seeded node. The item is the request id (`w<index>`), so a lost or
+/// duplicated add is visible in the final read.
 struct Traffic {
     http: reqwest::Client,
     addrs: Vec<(String, SocketAddr)>,
