@@ -29,6 +29,10 @@ pub type FinalReads = BTreeMap<String, Vec<String>>;
 
 /// A property of a run, checked over its history.
 pub trait Checker: Send + Sync {
+    /// What the check is called in a verdict: the property and its settings, unique within
+    /// a scenario (`latency p99 per 1 s except 4.0-5.0 s`).
+    fn name(&self) -> String;
+
     fn check(&self, history: &History, finals: &FinalReads) -> CheckResult;
 }
 
@@ -110,6 +114,10 @@ pub fn run_all(
 pub struct NoLostAcks;
 
 impl Checker for NoLostAcks {
+    fn name(&self) -> String {
+        "no lost acknowledged adds".into()
+    }
+
     fn check(&self, history: &History, finals: &FinalReads) -> CheckResult {
         let ops = history.operations();
         let mut acked = 0;
@@ -168,6 +176,10 @@ pub struct Duplicates {
 }
 
 impl Checker for Duplicates {
+    fn name(&self) -> String {
+        "duplicates".into()
+    }
+
     fn check(&self, _: &History, finals: &FinalReads) -> CheckResult {
         let mut extra = 0u64;
         let mut first: Option<(&str, &str, usize)> = None;
@@ -188,7 +200,7 @@ impl Checker for Duplicates {
         if let Some((key, item, n)) = first {
             detail += &format!("; first: item {item} is {n} times in cart {key}");
         }
-        CheckResult::new("duplicates", extra as f64, Bound::AtMost, self.max as f64)
+        CheckResult::new(self.name(), extra as f64, Bound::AtMost, self.max as f64)
             .unit("copies")
             .detail(detail)
     }
@@ -204,6 +216,10 @@ pub struct StaleReads {
 }
 
 impl Checker for StaleReads {
+    fn name(&self) -> String {
+        "stale reads".into()
+    }
+
     fn check(&self, history: &History, _: &FinalReads) -> CheckResult {
         let ops = history.operations();
         // Acknowledged adds per cart, sorted by acknowledgement time.
@@ -243,7 +259,7 @@ impl Checker for StaleReads {
                 op.invoked.as_secs_f64()
             );
         }
-        CheckResult::new("stale reads", stale as f64, Bound::AtMost, self.max as f64)
+        CheckResult::new(self.name(), stale as f64, Bound::AtMost, self.max as f64)
             .unit("reads")
             .detail(detail)
     }
@@ -261,6 +277,14 @@ pub struct Availability {
 }
 
 impl Checker for Availability {
+    fn name(&self) -> String {
+        format!(
+            "availability per {}{}",
+            seconds(self.window),
+            excluded_suffix(&self.exclude)
+        )
+    }
+
     fn check(&self, history: &History, _: &FinalReads) -> CheckResult {
         let ops = history.operations();
         let windows = by_window(&ops, self.window, &self.exclude);
@@ -271,11 +295,7 @@ impl Checker for Availability {
                 (ok as f64 / ops.len() as f64, w, ok, ops.len())
             })
             .min_by(|a, b| a.0.total_cmp(&b.0));
-        let name = format!(
-            "availability per {}{}",
-            seconds(self.window),
-            excluded_suffix(&self.exclude)
-        );
+        let name = self.name();
         let Some((share, w, ok, n)) = worst else {
             return no_operations(name, self.min, Bound::AtLeast, "");
         };
@@ -305,6 +325,15 @@ pub struct LatencyPercentiles {
 }
 
 impl Checker for LatencyPercentiles {
+    fn name(&self) -> String {
+        format!(
+            "latency p{} per {}{}",
+            self.p,
+            seconds(self.window),
+            excluded_suffix(&self.exclude)
+        )
+    }
+
     fn check(&self, history: &History, _: &FinalReads) -> CheckResult {
         let ops = history.operations();
         let windows = by_window(&ops, self.window, &self.exclude);
@@ -318,12 +347,7 @@ impl Checker for LatencyPercentiles {
                 })
             })
             .max_by_key(|&(latency, ..)| latency);
-        let name = format!(
-            "latency p{} per {}{}",
-            self.p,
-            seconds(self.window),
-            excluded_suffix(&self.exclude)
-        );
+        let name = self.name();
         let max_ms = millis(self.max);
         let Some((latency, w, n)) = worst else {
             return no_operations(name, max_ms, Bound::AtMost, "ms");
@@ -686,6 +710,11 @@ mod tests {
         ];
         let results = run_all(&checks, &s.history(), &finals(&[("c1", &["r1"])]));
         assert_eq!(results.len(), 5);
+        let names: Vec<String> = checks.iter().map(|c| c.name()).collect();
+        assert_eq!(
+            names,
+            results.iter().map(|r| r.name.clone()).collect::<Vec<_>>()
+        );
         assert!(results.iter().all(|r| r.passed), "{results:#?}");
     }
 }
