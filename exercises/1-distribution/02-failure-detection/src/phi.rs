@@ -181,8 +181,8 @@ impl PhiDetector {
 /// `elapsed_ms`.
 ///
 /// The normal distribution's tail has no closed form; this is the logistic approximation
-/// Akka uses (error under 0.02% of the true probability), written the way Akka writes it.
-/// Far in the tail the probability underflows to 0 and phi is infinite: certainly down.
+/// Akka uses (Bowling et al., 2009: within 0.00014 of the true probability), written the way
+/// Akka writes it. Far in the tail the probability underflows to 0 and phi is infinite.
 pub fn phi_of(elapsed_ms: f64, mean_ms: f64, std_dev_ms: f64) -> f64 {
     let y = (elapsed_ms - mean_ms) / std_dev_ms;
     let e = (-y * (1.5976 + 0.070566 * y * y)).exp();

@@ -121,7 +121,7 @@ impl<'a> Views<'a> {
         Views { cluster, http }
     }
 
-    /// `GET /cluster` on node `id`. A node that cannot answer has usually crashed: say why.
+    /// `GET /cluster` on node `id`; a node that cannot answer fails the test, saying why.
     async fn of(&self, id: &str) -> ClusterView {
         let url = format!("http://{}/cluster", self.cluster.addr(id));
         let answer = match self.http.get(&url).send().await {
@@ -135,8 +135,14 @@ impl<'a> Views<'a> {
             },
             Err(e) => format!("did not answer GET /cluster: {e}"),
         };
-        if let Err(crashed) = self.cluster.check_alive() {
-            panic!("{crashed}");
+        // It is usually dying (a todo!() ends the node): give it a moment to finish, and
+        // show its panic rather than a connection error.
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while Instant::now() < deadline {
+            if let Err(crashed) = self.cluster.check_alive() {
+                panic!("{crashed}");
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
         panic!("{id} {failed}");
     }
