@@ -22,9 +22,11 @@ fn main() -> ExitCode {
     node_kit::run(|ctx| async move {
         let args = std::iter::once(env!("CARGO_PKG_NAME"))
             .chain(ctx.config.extra.iter().map(String::as_str));
+        // One line, as the kit's own flags get: the kit prefixes it with "error: ".
         let flags = Flags::try_parse_from(args).map_err(|e| {
             let text = e.to_string();
-            text.lines().next().unwrap_or("bad node flags").to_string()
+            let line = text.lines().next().unwrap_or("bad node flags");
+            line.trim_start_matches("error: ").to_string()
         })?;
         let monitor = Monitor::start(&ctx, Duration::from_millis(flags.tick_time_ms));
         Ok(Routes::new().public(monitor.router()).on_link(answer_ticks))
