@@ -39,7 +39,7 @@ fn every_cart_is_served_by_its_owner() {
                 let added = shop.add(via, &cart, &format!("from-{via}")).await;
                 assert_eq!(
                     added.by, owner,
-                    "cart {cart} added through {via} was served by {}; the ring says its owner is {owner}",
+                    "cart {cart} added through {via} was served by {}; the ring says its owner is {owner} (every node builds its own ring: does the placement depend on anything but the node names?)",
                     added.by
                 );
             }

@@ -1,17 +1,15 @@
 //! What a consistent-hash ring promises, checked on many rings: random node names, random
-//! keys, random sets of nodes down (property tests, with the lab's fixed seed: a failure
-//! prints the seed and the smallest case proptest found).
+//! keys, random sets of nodes down. `harness::for_all!` runs each property on `CASES` cases
+//! with the lab's fixed seed; a failure prints the seed and the smallest case proptest found.
 //!
 //! Run with `-- --nocapture` to see what each test measured.
 
 use std::cell::Cell;
 use std::collections::{BTreeMap, BTreeSet};
-use std::fmt::Debug;
 
 use consistent_hashing_solution::{PrefEntry, Ring, Role, VNODES, hash};
 use proptest::collection::{btree_set, vec};
 use proptest::prelude::*;
-use proptest::test_runner::{TestCaseResult, TestRunner};
 
 /// Cases per property: enough to meet many ring shapes, few enough to run in seconds.
 const CASES: u32 = 32;
@@ -20,7 +18,7 @@ const CASES: u32 = 32;
 fn a_key_belongs_to_the_first_vnode_at_or_after_its_hash() {
     // Few vnodes, so that many keys hash past the last token and must wrap round to the first.
     let strategy = (node_set(1..=8), 1..=16usize, any::<u64>());
-    for_all(strategy, |(nodes, vnodes, salt)| {
+    harness::for_all!(CASES, strategy, |(nodes, vnodes, salt)| {
         let ring = Ring::new(&nodes, vnodes);
         let mut per_node: BTreeMap<&str, usize> = BTreeMap::new();
         for (_, node) in ring.tokens() {
@@ -71,24 +69,23 @@ fn adding_a_fifth_node_moves_only_the_keys_it_takes() {
     const KEYS: usize = 10_000;
     let ring_most = Cell::new(0.0_f64);
     let modulo_least = Cell::new(1.0_f64);
-    let strategy = (node_set(5..=5), 0..5usize, any::<u64>());
-    for_all(strategy, |(mut nodes, newcomer, salt)| {
-        let new = nodes.remove(newcomer);
-        let four = Ring::new(&nodes, VNODES);
-        let five = Ring::new(nodes.iter().chain([&new]), VNODES);
+    harness::for_all!(CASES, growth(), |case| {
+        let Growth { four, fifth, salt } = case;
+        let before = Ring::new(&four, VNODES);
+        let after = Ring::new(four.iter().chain([&fifth]), VNODES);
         let keys = keys(salt, KEYS);
         let mut moved = 0;
         for key in &keys {
-            let (was, is) = (four.owner(key), five.owner(key));
+            let (was, is) = (before.owner(key), after.owner(key));
             if was != is {
                 prop_assert_eq!(
                     is,
-                    new.as_str(),
+                    fifth.as_str(),
                     "key {:?} moved from {} to {} when {} joined: a key only ever moves to the node that joined",
                     key,
                     was,
                     is,
-                    new
+                    fifth
                 );
                 moved += 1;
             }
@@ -107,12 +104,12 @@ fn adding_a_fifth_node_moves_only_the_keys_it_takes() {
         ring_most.set(ring_most.get().max(share));
 
         // The naive control on the same keys: node = hash(key) % n.
-        let mut five_nodes = nodes.clone();
-        five_nodes.push(new.clone());
-        five_nodes.sort();
+        let mut five = four.clone();
+        five.push(fifth.clone());
+        five.sort();
         let modulo_moved = keys
             .iter()
-            .filter(|key| modulo_owner(&nodes, key) != modulo_owner(&five_nodes, key))
+            .filter(|key| modulo_owner(&four, key) != modulo_owner(&five, key))
             .count();
         let modulo_share = modulo_moved as f64 / KEYS as f64;
         prop_assert!(
@@ -134,7 +131,7 @@ fn adding_a_fifth_node_moves_only_the_keys_it_takes() {
 fn with_enough_vnodes_the_busiest_node_holds_at_most_1_25x_the_idlest() {
     const KEYS: usize = 20_000;
     let worst = Cell::new(1.0_f64);
-    for_all((node_set(3..=8), any::<u64>()), |(nodes, salt)| {
+    harness::for_all!(CASES, (node_set(3..=8), any::<u64>()), |(nodes, salt)| {
         let ring = Ring::new(&nodes, VNODES);
         let load = load(&ring, &keys(salt, KEYS));
         prop_assert!(
@@ -166,20 +163,19 @@ fn with_enough_vnodes_the_busiest_node_holds_at_most_1_25x_the_idlest() {
 
 #[test]
 fn a_preflist_has_n_distinct_nodes_primaries_first_fallbacks_only_for_down_nodes() {
-    let strategy = (
-        node_set(1..=8),
-        1..=16usize,
-        keys_strategy(),
-        1..=5usize,
-        vec(any::<bool>(), 8),
-    );
-    for_all(strategy, |(nodes, vnodes, key, n, up_flags)| {
+    harness::for_all!(CASES, lookup(), |case| {
+        let Lookup {
+            nodes,
+            vnodes,
+            key,
+            n,
+            down,
+        } = case;
         let ring = Ring::new(&nodes, vnodes);
         let up: BTreeSet<&str> = nodes
             .iter()
-            .zip(&up_flags)
-            .filter(|(_, up)| **up)
-            .map(|(node, _)| node.as_str())
+            .map(String::as_str)
+            .filter(|node| !down.contains(*node))
             .collect();
         let clockwise = walk(&ring, &key);
 
@@ -206,10 +202,10 @@ fn a_preflist_has_n_distinct_nodes_primaries_first_fallbacks_only_for_down_nodes
         prop_assert_eq!(
             list.len(),
             n.min(up.len()),
-            "preflist({:?}, {}) with up = {:?} has {} nodes: {:?}; it must have n, or every up node if fewer are up",
+            "preflist({:?}, {}) with {:?} down has {} nodes: {:?}; it must have n, or every up node if fewer are up",
             key,
             n,
-            up,
+            down,
             list.len(),
             listed
         );
@@ -221,8 +217,8 @@ fn a_preflist_has_n_distinct_nodes_primaries_first_fallbacks_only_for_down_nodes
         );
         prop_assert!(
             listed.iter().all(|node| up.contains(node)),
-            "a preflist names only nodes that are up ({:?}): {:?}",
-            up,
+            "a preflist names only nodes that are up ({:?} are down): {:?}",
+            down,
             listed
         );
         let primaries = list.iter().take_while(|e| e.role == Role::Primary).count();
@@ -252,27 +248,12 @@ fn a_preflist_has_n_distinct_nodes_primaries_first_fallbacks_only_for_down_nodes
         prop_assert_eq!(
             &listed[primaries..],
             &fallbacks[..],
-            "one fallback per primary that is down, the next up nodes clockwise after the primaries (down primaries: {:?})",
-            expected
-                .iter()
-                .filter(|node| !up.contains(*node))
-                .collect::<Vec<_>>()
+            "one fallback per primary that is down, the next up nodes clockwise after the primaries (down: {:?}; all nodes clockwise: {:?})",
+            down,
+            clockwise
         );
         Ok(())
     });
-}
-
-/// Runs `property` on `CASES` cases drawn from `strategy`, with the lab's proptest settings
-/// (fixed seed, printed; no regression files; short shrinking).
-fn for_all<S>(strategy: S, property: impl Fn(S::Value) -> TestCaseResult)
-where
-    S: Strategy,
-    S::Value: Debug,
-{
-    let mut runner = TestRunner::new(harness::proptest_config!(CASES));
-    if let Err(failure) = runner.run(&strategy, property) {
-        panic!("{failure}");
-    }
 }
 
 /// Distinct node names, in sorted order.
@@ -280,8 +261,59 @@ fn node_set(count: std::ops::RangeInclusive<usize>) -> impl Strategy<Value = Vec
     btree_set("[a-z][a-z0-9-]{0,11}", count).prop_map(|set| set.into_iter().collect())
 }
 
-fn keys_strategy() -> impl Strategy<Value = String> {
-    "[a-z0-9]{1,12}"
+/// Four nodes, and a fifth that joins them.
+#[derive(Debug)]
+struct Growth {
+    four: Vec<String>,
+    fifth: String,
+    /// Picks the keys.
+    salt: u64,
+}
+
+fn growth() -> impl Strategy<Value = Growth> {
+    (node_set(5..=5), 0..5usize, any::<u64>()).prop_map(|(mut nodes, newcomer, salt)| {
+        let fifth = nodes.remove(newcomer);
+        Growth {
+            four: nodes,
+            fifth,
+            salt,
+        }
+    })
+}
+
+/// A preference list to ask for: a ring, a key, n, and the nodes that are down.
+#[derive(Debug)]
+struct Lookup {
+    nodes: Vec<String>,
+    vnodes: usize,
+    key: String,
+    n: usize,
+    down: BTreeSet<String>,
+}
+
+fn lookup() -> impl Strategy<Value = Lookup> {
+    let parts = (
+        node_set(1..=8),
+        1..=16usize,
+        "[a-z0-9]{1,12}",
+        1..=5usize,
+        vec(any::<bool>(), 8),
+    );
+    parts.prop_map(|(nodes, vnodes, key, n, is_down)| {
+        let down = nodes
+            .iter()
+            .zip(is_down)
+            .filter(|(_, is_down)| *is_down)
+            .map(|(node, _)| node.clone())
+            .collect();
+        Lookup {
+            nodes,
+            vnodes,
+            key,
+            n,
+            down,
+        }
+    })
 }
 
 /// `count` cart ids, different for every `salt`.
