@@ -117,6 +117,7 @@ build_in_container() {
 
 # Containers and the network of the image check, removed on every exit.
 check_label="lab.build-check=$$"
+# shellcheck disable=SC2086 # the id lists are meant to split into words
 cleanup() {
     local ids
     ids=$(docker ps -aq --filter "label=$check_label" 2>/dev/null || true)

@@ -114,6 +114,7 @@ fi
 
 # --- Teardown, on every exit ------------------------------------------------------------------
 load_pids=()
+# shellcheck disable=SC2086 # the id lists are meant to split into words
 cleanup() {
     local status=$? left
     trap - EXIT

@@ -393,7 +393,7 @@ impl ComposeCluster {
             1 => networks.into_iter().next().expect("one network"),
             0 => {
                 return Err(ClusterError::BadRequest(format!(
-                    "no node of project {project:?} is on a network; heal them first"
+                    "no node of project {project:?} is on a network; reconnect one first: docker network connect --alias <service> <network> <container>"
                 )));
             }
             _ => {
@@ -1290,7 +1290,7 @@ mod tests {
     fn faults_on_real_containers() {
         let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker-compose.yml");
         let project = format!("lab-harness-test-{}", std::process::id());
-        let mut builder = ComposeCluster::builder(file).project(&project);
+        let mut builder = ComposeCluster::builder(&file).project(&project);
         for (i, port) in free_ports(3).into_iter().enumerate() {
             builder = builder.env(format!("LAB_N{}_PORT", i + 1), port.to_string());
         }
@@ -1327,6 +1327,23 @@ mod tests {
         );
         cluster.resume("n1").unwrap();
         assert_eq!(get(cluster.addr("n1"), "/health").unwrap().0, 200);
+
+        // Attached to a cluster someone else brought up: dropping it leaves the cluster as
+        // it was found.
+        let attached = ComposeCluster::builder(&file)
+            .project(&project)
+            .attach()
+            .unwrap();
+        attached.isolate("n1").unwrap();
+        attached.pause("n2").unwrap();
+        drop(attached);
+        eventually("an attached cluster's drop heals n1 and resumes n2", || {
+            peer_state(&cluster, "n1", "n2") == "up" && peer_state(&cluster, "n1", "n3") == "up"
+        });
+        assert!(
+            cluster.is_running("n1"),
+            "attach must not take the cluster down"
+        );
 
         assert_eq!(
             cluster.stop("n3").unwrap(),
