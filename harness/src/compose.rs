@@ -5,16 +5,16 @@
 //! the same verbs as [`crate::Cluster`], so a scenario runs against either target and only the
 //! way a fault is applied differs:
 //!
-//! | fault     | local processes ([`crate::Cluster`])  | containers (this module)                  |
-//! |-----------|---------------------------------------|-------------------------------------------|
-//! | kill      | SIGKILL to the node's process group   | `docker kill` (SIGKILL)                   |
-//! | pause     | SIGSTOP: sockets stay open            | `docker pause`: the cgroup freezer, same  |
-//! | resume    | SIGCONT                               | `docker unpause`                          |
-//! | restart   | kill, start again, wait for ready     | kill, `docker start`, wait for healthy    |
-//! | stop      | SIGTERM, 5 s, then SIGKILL            | `docker stop -t 5`                        |
-//! | isolate   | cut every proxy to and from the node  | `docker network disconnect`               |
-//! | heal      | heal every proxy                      | `docker network connect --alias <service>`|
-//! | partition | any grouping                          | one node against the rest only            |
+//! | fault     | local processes ([`crate::Cluster`]) | containers (this module)                 |
+//! |-----------|--------------------------------------|------------------------------------------|
+//! | kill      | SIGKILL to the node's process group  | `docker kill` (SIGKILL)                  |
+//! | pause     | SIGSTOP: sockets stay open           | `docker pause`: the cgroup freezer, same |
+//! | resume    | SIGCONT                              | `docker unpause`                         |
+//! | restart   | kill, start again, wait for ready    | kill, `docker start`, wait for healthy   |
+//! | stop      | SIGTERM, 5 s, then SIGKILL           | `docker stop -t 5`                       |
+//! | isolate   | cut every proxy to and from the node | `docker network disconnect`              |
+//! | heal      | heal every proxy                     | `docker network connect --alias <id>`    |
+//! | partition | any grouping                         | one node against the rest only           |
 //!
 //! What containers cannot express is refused before a run starts, with the reason: see
 //! [`refusal`] and [`refuse`]. Containers talk to each other directly over a Docker network,
@@ -393,7 +393,8 @@ impl ComposeCluster {
             1 => networks.into_iter().next().expect("one network"),
             0 => {
                 return Err(ClusterError::BadRequest(format!(
-                    "no node of project {project:?} is on a network; reconnect one first: docker network connect --alias <service> <network> <container>"
+                    "no node of project {project:?} is on a network; reconnect one first: \
+                     docker network connect --alias <service> <network> <container>"
                 )));
             }
             _ => {
