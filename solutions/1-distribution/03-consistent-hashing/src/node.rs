@@ -47,8 +47,9 @@ pub const SERVED_BY: &str = "x-served-by";
 pub const N_VAL: usize = 3;
 
 /// How long a node waits for a peer before trying the next node of the preference list.
-/// Short: a hung owner must not hang the customer.
-pub const FORWARD_TIMEOUT: Duration = Duration::from_millis(500);
+/// Short, because a hung owner must not hang the customer; not too short, because a busy
+/// peer taken for down sends its carts to a fallback.
+pub const FORWARD_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// How long a peer that failed to answer is taken for down (left out of preference lists).
 pub const SUSPECT_FOR: Duration = Duration::from_secs(2);
