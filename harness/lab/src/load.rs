@@ -375,7 +375,8 @@ fn table(plan: &Plan, report: &LoadReport) -> String {
         }
     );
     let tolerance = LATE_TOLERANCE.as_millis();
-    if s.late_sends * 100 <= s.sent && s.dropped == 0 {
+    // A few late sends are the noise of a busy machine; many, or any dropped, are news.
+    if s.late_sends * 20 <= s.sent && s.dropped == 0 {
         out += &format!(
             "  schedule  kept: {} late sends (more than {tolerance} ms behind), worst {} ms\n",
             s.late_sends,
@@ -529,6 +530,37 @@ mod tests {
         let request = p.request();
         assert_eq!(request.headers()["content-type"], "application/json");
         assert!(plan(&[&OK[..], &["--open", "--closed", "2"]].concat()).is_err());
+    }
+
+    #[test]
+    fn the_table_says_when_the_schedule_was_not_kept() {
+        let p = plan(&OK).unwrap();
+        let report = |late_sends| LoadReport {
+            mode: Mode::Open,
+            duration: Duration::from_secs(2),
+            elapsed: Duration::from_secs(2),
+            scheduled: 200,
+            dropped: 0,
+            record: harness::load::Record {
+                sent: 200,
+                ok: 190,
+                late_sends,
+                failed: [("http_503".to_string(), 10)].into(),
+                ..Default::default()
+            },
+        };
+        let calm = table(&p, &report(3));
+        assert!(calm.contains("schedule  kept: 3 late sends"), "{calm}");
+        assert!(
+            calm.contains("190 ok · 10 failed · 0 unknown (http_503 10)"),
+            "{calm}"
+        );
+        let behind = table(&p, &report(150));
+        assert!(
+            behind.contains("NOT kept: 150 of 200 sends late"),
+            "{behind}"
+        );
+        assert!(behind.contains("could not keep up"), "{behind}");
     }
 
     #[tokio::test]
