@@ -59,28 +59,20 @@ work=$(mktemp -d)
 export LAB_NODE=test-node # the e2e reads the test node's GET /peers
 export LAB_IMAGE=${LAB_IMAGE:-lab-node:latest}
 
-# A port nothing listens on: a connect to it is refused.
-free_port() {
-    local port
-    while :; do
-        port=$((20000 + RANDOM % 20000))
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            case " ${LAB_N1_PORT:-} ${LAB_N2_PORT:-} " in
-            *" $port "*) ;;
-            *)
-                echo "$port"
-                return
-                ;;
-            esac
-        fi
+# Three ports nothing listens on, below the range the kernel hands out to outgoing
+# connections (32768 and up on Linux), where a port found free stays free until `up` binds it.
+pick_ports() {
+    local n p taken=" "
+    for n in 1 2 3; do
+        while :; do
+            p=$((20000 + RANDOM % 12000))
+            case "$taken" in *" $p "*) continue ;; esac
+            (exec 3<>"/dev/tcp/127.0.0.1/$p") 2>/dev/null || break
+        done
+        taken="$taken$p "
+        export "LAB_N${n}_PORT=$p"
     done
 }
-LAB_N1_PORT=$(free_port)
-export LAB_N1_PORT
-LAB_N2_PORT=$(free_port)
-export LAB_N2_PORT
-LAB_N3_PORT=$(free_port)
-export LAB_N3_PORT
 
 compose() { "${compose_cmd[@]}" -f docker-compose.yml -p "$project" "$@"; }
 port_of() { case $1 in n1) echo "$LAB_N1_PORT" ;; n2) echo "$LAB_N2_PORT" ;; n3) echo "$LAB_N3_PORT" ;; esac }
@@ -160,12 +152,20 @@ all_healthy() {
 }
 peers_all_up() { [ "$(peer_state n1 n2)" = up ] && [ "$(peer_state n1 n3)" = up ]; }
 bring_up() {
-    # From nothing: compose 1.29 cannot recreate containers on a current engine.
-    compose down -v --remove-orphans -t 2 >/dev/null 2>&1
-    local start took
-    start=$(now)
-    compose up -d
-    took=$(within 60 all_healthy) || {
+    local attempt start
+    for attempt in 1 2 3; do
+        pick_ports
+        # From nothing: compose 1.29 cannot recreate containers on a current engine.
+        compose down -v --remove-orphans -t 2 >/dev/null 2>&1
+        start=$(now)
+        compose up -d 2>"$work/up.err" && break
+        cat "$work/up.err" >&2
+        if [ "$attempt" = 3 ] || ! grep -q -e 'address already in use' -e 'port is already allocated' "$work/up.err"; then
+            fail "docker-compose up failed (its output is above)"
+        fi
+        say "a port was taken between the check and up; trying other ports"
+    done
+    within 60 all_healthy >/dev/null || {
         compose ps
         compose logs --tail 20
         fail "the nodes were not all healthy within 60 s of up"
