@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# End to end on real containers: build the image, bring the compose cluster up, kill a node
-# under load and measure availability, isolate a node and heal it, run the harness's
-# ComposeCluster against the same image, and take everything down again.
+# End to end on real containers: build the image, bring the compose cluster up, play the
+# node-lost scenario on containers (a node killed under load; availability per second checked
+# by the harness), isolate a node and heal it, run the harness's ComposeCluster against the
+# same image, and take everything down again.
 #
 #   scripts/compose-e2e.sh
 #
@@ -50,7 +51,7 @@ if command -v timeout >/dev/null; then
 else
     docker info >/dev/null 2>&1 || skip "the Docker engine does not answer (docker info failed)"
 fi
-command -v curl >/dev/null || skip "curl is not installed; the load loop needs it"
+command -v curl >/dev/null || skip "curl is not installed; the checks need it"
 
 # --- The run's own project, ports and scratch directory ----------------------------------------
 project=lab-e2e-$$
@@ -105,29 +106,34 @@ else
 fi
 
 # --- Teardown, on every exit ------------------------------------------------------------------
-load_pids=()
+# Removes everything labelled with a compose project: its containers, networks and volumes.
 # shellcheck disable=SC2086 # the id lists are meant to split into words
+purge() {
+    local by="label=com.docker.compose.project=$1" left
+    left=$(docker ps -aq --filter "$by")
+    [ -z "$left" ] || docker rm -f $left >/dev/null 2>&1 || true
+    left=$(docker network ls -q --filter "$by")
+    [ -z "$left" ] || docker network rm $left >/dev/null 2>&1 || true
+    left=$(docker volume ls -q --filter "$by")
+    [ -z "$left" ] || docker volume rm -f $left >/dev/null 2>&1 || true
+    left="$(docker ps -aq --filter "$by") $(docker network ls -q --filter "$by") $(docker volume ls -q --filter "$by")"
+    [ -z "${left// /}" ]
+}
 cleanup() {
-    local status=$? left
+    local status=$?
     trap - EXIT
-    touch "$work/stop"
-    for pid in ${load_pids[@]+"${load_pids[@]}"}; do kill "$pid" 2>/dev/null || true; done
     echo "=== teardown"
     compose down -v --remove-orphans -t 2 >/dev/null 2>&1 || true
-    # Anything compose did not know about (a container left by an interrupted step) goes too.
-    left=$(docker ps -aq --filter "$label")
-    [ -z "$left" ] || docker rm -f $left >/dev/null 2>&1 || true
-    left=$(docker network ls -q --filter "$label")
-    [ -z "$left" ] || docker network rm $left >/dev/null 2>&1 || true
-    left=$(docker volume ls -q --filter "$label")
-    [ -z "$left" ] || docker volume rm -f $left >/dev/null 2>&1 || true
-    left="$(docker ps -aq --filter "$label") $(docker network ls -q --filter "$label") $(docker volume ls -q --filter "$label")"
-    if [ -n "${left// /}" ]; then
-        say "FAILED: project $project left behind: $left" >&2
-        status=1
-    else
-        say "nothing of project $project is left (containers, networks, volumes)"
-    fi
+    # Anything compose did not know about (a container left by an interrupted step) goes too,
+    # and so does what an interrupted `cargo lab scenario run --target compose` left.
+    for p in "$project" lab-scenario; do
+        if purge "$p"; then
+            say "nothing of project $p is left (containers, networks, volumes)"
+        else
+            say "FAILED: project $p left something behind" >&2
+            status=1
+        fi
+    done
     rm -rf "$work"
     if [ "$status" = 0 ]; then
         say "passed in $(($(date +%s) - e2e_start)) s"
@@ -177,97 +183,13 @@ bring_up() {
 }
 
 # --- 3. Kill a node under load -----------------------------------------------------------------
-# The load: one loop per node sending GET /health about 15 times a second with a 1 s budget,
-# each request logged as "<send time> <node> <HTTP code>" (000 when nothing came back). A
-# request counts in the second it was sent, so an outage shows where it hurt.
-#
-# When `cargo lab scenario run` exists, this whole function becomes one line:
-#   cargo lab scenario run <kill-under-load scenario file> --target compose --project "$project"
-# (harness::compose::ComposeCluster applies the faults; the checkers measure the same figures).
-load_loop() {
-    local node=$1 port sent code
-    port=$(port_of "$node")
-    while [ ! -e "$work/stop" ]; do
-        sent=$(now)
-        code=$(curl -s -o /dev/null -m 1 -w '%{http_code}' "http://127.0.0.1:$port/health" || true)
-        echo "$sent $node $code"
-        sleep 0.05
-    done >"$work/load-$node.log"
-}
+# The kill under load is a scenario: the same file runs on local processes, and here on the
+# image's containers (its own compose project, lab-scenario, on free ports). The harness applies
+# the faults through harness::compose, measures availability per second with its checkers, and
+# writes the report whose path it prints; it exits 1 if a check fails.
 kill_under_load() {
-    local victim=n2 duration=14 kill_after=4 start_after=9 t0 n
-    rm -f "$work/stop"
-    t0=$(now)
-    for n in n1 n2 n3; do
-        load_loop "$n" &
-        load_pids+=($!)
-    done
-    sleep "$kill_after"
-    local killed_at started_at healthy_at
-    compose kill "$victim" >/dev/null 2>&1
-    killed_at=$(now) # dead by now: the command returns once the container has stopped
-    say "killed $victim (docker-compose kill: SIGKILL)"
-    sleep $((start_after - kill_after))
-    started_at=$(now)
-    compose start "$victim" >/dev/null 2>&1
-    within 20 sh -c "[ \"\$(docker inspect -f '{{.State.Health.Status}}' $(container_of "$victim"))\" = healthy ]" >/dev/null ||
-        fail "$victim was not healthy within 20 s of docker-compose start"
-    healthy_at=$(now)
-    say "started $victim again; healthy $(awk -v a="$started_at" -v b="$healthy_at" 'BEGIN { printf "%.1f", b - a }') s later"
-    sleep "$(awk -v t0="$t0" -v now="$(now)" -v d="$duration" 'BEGIN { s = d - (now - t0); print (s > 0 ? s : 0) }')"
-    touch "$work/stop"
-    wait "${load_pids[@]}"
-    load_pids=()
-
-    # Per second of the run: requests sent, answered 200, the share, and the victim's own.
-    cat "$work"/load-n*.log | sort -n | awk -v t0="$t0" -v victim="$victim" \
-        -v killed="$killed_at" -v started="$started_at" -v healthy="$healthy_at" '
-        {
-            s = int($1 - t0); ok = ($3 == "200")
-            sent[s]++; good[s] += ok
-            if ($2 == victim) { vsent[s]++; vgood[s] += ok }
-            else { ssent++; sgood += ok }
-            if (s > last) last = s
-            # The gap: the longest time between two answers from the victim.
-            if ($2 == victim && ok) {
-                if (vprev && $1 - vprev > gap) gap = $1 - vprev
-                vprev = $1
-                if ($1 > started && !vback) vback = $1
-            }
-        }
-        END {
-            printf "  second  sent    ok  share   %s ok/sent\n", victim
-            worst = 1
-            for (s = 0; s <= last; s++) {
-                share = sent[s] ? good[s] / sent[s] : 0
-                if (share < worst) { worst = share; wsec = s }
-                mark = ""
-                if (killed - t0 >= s && killed - t0 < s + 1) mark = "  <- kill " victim
-                if (started - t0 >= s && started - t0 < s + 1) mark = "  <- start " victim
-                printf "  %6d  %4d  %4d  %5.2f   %d/%d%s\n", s, sent[s], good[s], share, vgood[s], vsent[s], mark
-            }
-            printf "RESULT %.2f %d %d %d %.2f %.2f %.2f\n", \
-                worst, wsec, sgood, ssent, gap, (vback ? vback - started : -1), (sent[0] ? good[0] / sent[0] : 0)
-        }' >"$work/kill.txt"
-    grep -v '^RESULT' "$work/kill.txt"
-    local worst_share worst_second survivors_ok survivors_sent gap back_after_start first_second
-    read -r worst_share worst_second survivors_ok survivors_sent gap back_after_start first_second \
-        < <(sed -n 's/^RESULT //p' "$work/kill.txt")
-    local survivors
-    survivors=$(awk -v o="$survivors_ok" -v s="$survivors_sent" 'BEGIN { printf "%.1f", s ? 100 * o / s : 0 }')
-    say "availability: worst second $worst_share (second $worst_second); survivors n1, n3: $survivors% of $survivors_sent requests OK"
-    say "$victim gap: $gap s without an answer to its clients; it answered ${back_after_start} s after docker-compose start"
-    kill_figures="worst second ${worst_share}, survivors ${survivors}% of ${survivors_sent}, ${victim} gap ${gap} s"
-
-    # The checks: the healthy path first, then what the fault may and may not do.
-    awk -v v="$first_second" 'BEGIN { exit !(v == 1) }' || fail "before any fault, not every request succeeded (first second: $first_second)"
-    awk -v o="$survivors_ok" -v s="$survivors_sent" 'BEGIN { exit !(s > 0 && o / s >= 0.99) }' ||
-        fail "killing $victim hurt the other nodes: only $survivors% of their requests succeeded (want at least 99%)"
-    awk -v w="$worst_share" 'BEGIN { exit !(w >= 0.5) }' || fail "worst second $worst_share: with one node of three down, at least half the requests should succeed"
-    awk -v b="$back_after_start" 'BEGIN { exit !(b >= 0) }' || fail "$victim never answered again after docker-compose start"
-    awk -v b="$back_after_start" 'BEGIN { exit !(b < 10) }' || fail "$victim took $back_after_start s after docker-compose start to answer (want under 10 s)"
-    awk -v g="$gap" -v k="$kill_after" -v s="$start_after" 'BEGIN { exit !(g >= s - k) }' ||
-        fail "$victim's gap ($gap s) is shorter than the time it was down: was it really killed?"
+    cargo lab scenario run node-lost --target compose --out "$work/node-lost" | tee "$work/node-lost.txt"
+    kill_figures=$(grep -E '^  (ok|FAIL) +availability' "$work/node-lost.txt" | tr -s ' ' | head -1)
 }
 
 # --- 4. Isolate a node and heal it --------------------------------------------------------------
@@ -305,12 +227,12 @@ isolate_and_heal() {
 
 # --- 5. The harness's ComposeCluster on the same image -----------------------------------------
 harness_on_containers() {
-    cargo test --quiet --locked -p harness --lib compose -- --ignored
+    cargo run --quiet --locked -p harness --example compose_faults
 }
 
 stage "image (scripts/build-image.sh)" build_image
 stage "up (project $project)" bring_up
-stage "kill n2 under load" kill_under_load
+stage "kill n2 under load (cargo lab scenario run node-lost --target compose)" kill_under_load
 stage "isolate n3 and heal it" isolate_and_heal
-stage "harness::compose::ComposeCluster (cargo test -p harness --lib compose -- --ignored)" harness_on_containers
+stage "harness::compose::ComposeCluster (cargo run -p harness --example compose_faults)" harness_on_containers
 say "figures: image $(docker image inspect -f '{{.Size}}' "$LAB_IMAGE" | awk '{ printf "%.1f MB", $1 / 1e6 }'), up to healthy ${up_to_healthy} s, ${kill_figures}, heal seen by a peer after ${heal_seconds} s"

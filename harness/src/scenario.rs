@@ -796,6 +796,108 @@ pub struct Live {
     pub nodes: Vec<(String, &'static str)>,
 }
 
+impl Deployment for crate::compose::ComposeCluster {
+    fn ids(&self) -> Vec<String> {
+        crate::compose::ComposeCluster::ids(self)
+    }
+
+    fn addr(&self, id: &str) -> SocketAddr {
+        crate::compose::ComposeCluster::addr(self, id)
+    }
+
+    fn apply(&self, action: &FaultAction, nodes: &[String]) -> Result<(), String> {
+        for fault in container_faults(action, nodes, &self.ids()) {
+            crate::compose::ComposeCluster::apply(self, &fault).map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn recover(&self) -> Result<(), String> {
+        self.heal().map_err(|e| e.to_string())?;
+        for id in self.ids() {
+            let done = match Deployment::state(self, &id) {
+                "down" => self.restart(&id),
+                "paused" => self.resume(&id),
+                _ => Ok(()),
+            };
+            done.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    fn collect_logs(&self, dir: &Path) {
+        for log in self.save_logs() {
+            if let Some(name) = log.file_name() {
+                let _ = std::fs::copy(&log, dir.join(name));
+            }
+        }
+    }
+
+    fn state(&self, id: &str) -> &'static str {
+        crate::compose::ComposeCluster::state(self, id)
+    }
+}
+
+/// A scenario's fault on concrete nodes, in the container vocabulary.
+fn container_faults(
+    action: &FaultAction,
+    nodes: &[String],
+    ids: &[String],
+) -> Vec<crate::compose::Fault> {
+    use crate::compose::{Fault, LinkFault};
+    let each = |f: fn(String) -> Fault| nodes.iter().cloned().map(f).collect();
+    let into_each = |kind: LinkFault| {
+        nodes
+            .iter()
+            .map(|id| Fault::Link {
+                from: "client".into(),
+                to: id.clone(),
+                fault: kind,
+            })
+            .collect()
+    };
+    match action {
+        FaultAction::Kill(_) => each(Fault::Kill),
+        FaultAction::Pause(_) => each(Fault::Pause),
+        FaultAction::Resume(_) => each(Fault::Resume),
+        FaultAction::Restart(_) => each(Fault::Restart),
+        FaultAction::Stop(_) => each(Fault::Stop),
+        FaultAction::Isolate(_) => each(Fault::Isolate),
+        FaultAction::Partition(_) => {
+            let rest = ids
+                .iter()
+                .filter(|id| !nodes.contains(id))
+                .cloned()
+                .collect();
+            vec![Fault::Partition(vec![nodes.to_vec(), rest])]
+        }
+        FaultAction::Heal | FaultAction::Clear => vec![Fault::Heal],
+        FaultAction::Latency { .. } => into_each(LinkFault::Latency),
+        FaultAction::Blackhole(_) => into_each(LinkFault::Blackhole),
+    }
+}
+
+/// Refuses, before anything starts, a scenario that containers cannot play: a cluster size
+/// other than `ids.len()`, or a fault only the proxies can make.
+pub fn refuse_on_containers(scenario: &Scenario, ids: &[String], seed: u64) -> Result<(), String> {
+    if scenario.cluster.nodes != ids.len() {
+        return Err(format!(
+            "{} asks for {} node(s); the compose cluster has {} ({}); run it with --target local",
+            scenario.path.display(),
+            scenario.cluster.nodes,
+            ids.len(),
+            ids.join(", ")
+        ));
+    }
+    let resolved = resolve_targets(ids, seed);
+    let faults: Vec<crate::compose::Fault> = scenario
+        .faults
+        .iter()
+        .flat_map(|f| container_faults(&f.action, &resolved.nodes(f.action.target(), ids), ids))
+        .collect();
+    crate::compose::refuse(&faults, ids).map_err(|e| e.to_string())
+}
+
 /// How to run a scenario.
 #[derive(Clone)]
 pub struct RunOptions {

@@ -46,6 +46,16 @@ pub struct RunArgs {
     /// Where the report goes (default: target/lab-reports/<scenario>-<time>).
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Where the nodes run: local processes behind the harness's proxies, or the containers
+    /// of docker-compose.yml (build the image first: scripts/build-image.sh).
+    #[arg(long, value_enum, default_value_t = Target::Local)]
+    pub target: Target,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Target {
+    Local,
+    Compose,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -186,11 +196,14 @@ fn play(root: &Path, args: RunArgs) -> ExitCode {
         Ok(s) => s,
         Err(e) => return fail(&e.to_string()),
     };
+    let first_seed = args.seed.unwrap_or(scenario.seed);
+    if args.target == Target::Compose {
+        return on_containers(root, &scenario, &args, first_seed);
+    }
     let bin = match build_node(root, &scenario.cluster.node, args.implementation) {
         Ok(bin) => bin,
         Err(e) => return fail(&e),
     };
-    let first_seed = args.seed.unwrap_or(scenario.seed);
     for round in 0..args.repeat {
         let seed = first_seed + u64::from(round);
         let out = args.out.clone().map_or_else(
@@ -272,4 +285,95 @@ fn progress_bar(total: Duration) -> Option<Arc<dyn scenario::Observer>> {
             .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
     );
     Some(Arc::new(Bar(bar)))
+}
+
+/// Plays the scenario on the compose cluster: the same file, checks and report; only the way
+/// faults are applied differs (see harness::compose).
+fn on_containers(root: &Path, scenario: &Scenario, args: &RunArgs, seed: u64) -> ExitCode {
+    use harness::compose::ComposeCluster;
+    if args.implementation == Impl::Exercise || args.repeat > 1 {
+        return fail(
+            "on containers a scenario runs the image's reference nodes once: drop --impl exercise and --repeat",
+        );
+    }
+    let file = root.join("docker-compose.yml");
+    let ids = match compose_services(&file) {
+        Ok(ids) => ids,
+        Err(e) => return fail(&e),
+    };
+    if let Err(why) = scenario::refuse_on_containers(scenario, &ids, seed) {
+        return fail(&why);
+    }
+    let bin = match &scenario.cluster.node {
+        NodeRef::Binary(bin) => bin.clone(),
+        NodeRef::Exercise(name) => format!("{name}-solution"),
+    };
+    println!(
+        "scenario {} (seed {seed}) on containers: {}\n  bringing up {} containers of {bin} ...",
+        scenario.name,
+        scenario.description,
+        ids.len()
+    );
+    let mut builder = ComposeCluster::builder(&file)
+        .project("lab-scenario")
+        .node(&bin);
+    for (i, port) in free_ports(ids.len()).into_iter().enumerate() {
+        builder = builder.env(format!("LAB_N{}_PORT", i + 1), port.to_string());
+    }
+    let cluster = match builder.start() {
+        Ok(c) => c,
+        Err(e) => return fail(&format!("the containers did not come up: {e}")),
+    };
+    let options = RunOptions {
+        bin: bin.into(),
+        seed: Some(seed),
+        out: args
+            .out
+            .clone()
+            .unwrap_or_else(|| default_out(root, &scenario.name, seed)),
+        extra_args: Vec::new(),
+        observer: progress_bar(scenario.duration),
+    };
+    let result = scenario::run_on(&cluster, scenario, seed, &options);
+    drop(cluster); // down: containers, network and volumes
+    match result {
+        Ok(outcome) => {
+            println!("{}", outcome.table);
+            if outcome.passed {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }
+        }
+        Err(e) => fail(&format!("the run broke (seed {seed}): {e}")),
+    }
+}
+
+/// The node services of a compose file (`n1:` ... at two spaces under `services:`).
+fn compose_services(file: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("cannot read {}: {e}", file.display()))?;
+    let ids: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("  ")?.strip_suffix(':').map(str::to_string))
+        .filter(|name| name.starts_with('n') && name[1..].parse::<u32>().is_ok())
+        .collect();
+    if ids.is_empty() {
+        return Err(format!(
+            "{} defines no node services (n1, n2, ...)",
+            file.display()
+        ));
+    }
+    Ok(ids)
+}
+
+/// Ports free on 127.0.0.1 now, for the containers' published ports (so a running
+/// instructor's cluster on 4001-4003 is never in the way).
+fn free_ports(n: usize) -> Vec<u16> {
+    (0..n)
+        .filter_map(|_| std::net::TcpListener::bind("127.0.0.1:0").ok())
+        .collect::<Vec<_>>()
+        .iter()
+        .filter_map(|l| l.local_addr().ok().map(|a| a.port()))
+        .collect()
 }
