@@ -304,7 +304,8 @@ impl Cluster {
     /// Where clients reach node `id`: its client proxy, stable across restarts.
     ///
     /// # Panics
-    /// If `id` is not a node of this cluster (a bug in the test, not a cluster fault).
+    /// If `id` is not a node of this cluster (a bug in the test, not a cluster fault);
+    /// `try_client_link(id)?.addr()` returns the error instead.
     pub fn addr(&self, id: &str) -> SocketAddr {
         self.client_link(id).addr()
     }
@@ -323,18 +324,31 @@ impl Cluster {
     /// `from`.
     ///
     /// # Panics
-    /// If either id is unknown or they are equal.
+    /// If either id is unknown or they are equal; [`Cluster::try_link`] returns the error.
     pub fn link(&self, from: &str, to: &str) -> &Proxy {
+        self.try_link(from, to).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Cluster::link`], with an unknown id or a node linked to itself as an error.
+    pub fn try_link(&self, from: &str, to: &str) -> Result<&Proxy, ClusterError> {
+        self.check_ids(&[from, to])?;
         self.links
             .get(&(from.to_string(), to.to_string()))
-            .unwrap_or_else(|| panic!("no link {from}->{to}: nodes are {:?}", self.ids))
+            .ok_or_else(|| ClusterError::BadRequest(format!("no link from {from} to itself")))
     }
 
     /// The proxy clients use to reach `id`.
+    ///
+    /// # Panics
+    /// If `id` is unknown; [`Cluster::try_client_link`] returns the error.
     pub fn client_link(&self, id: &str) -> &Proxy {
-        self.clients
-            .get(id)
-            .unwrap_or_else(|| panic!("no node {id:?}: nodes are {:?}", self.ids))
+        self.try_client_link(id).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// [`Cluster::client_link`], with an unknown id as an error.
+    pub fn try_client_link(&self, id: &str) -> Result<&Proxy, ClusterError> {
+        self.check_ids(&[id])?;
+        Ok(&self.clients[id])
     }
 
     /// Every node-to-node link.

@@ -355,5 +355,11 @@ fn bad_requests_are_refused_with_a_reason() {
     assert!(err.to_string().contains("leaves n2 out"), "{err}");
     let err = c.cut("n1", "n1").unwrap_err();
     assert!(err.to_string().contains("itself"), "{err}");
+    let err = c.try_link("n1", "n7").unwrap_err();
+    assert!(err.to_string().contains("no node \"n7\""), "{err}");
+    let err = c.try_link("n2", "n2").unwrap_err();
+    assert!(err.to_string().contains("itself"), "{err}");
+    let err = c.try_client_link("x").unwrap_err();
+    assert!(err.to_string().contains("nodes are n1, n2"), "{err}");
     c.check_alive().expect("bad requests change nothing");
 }
