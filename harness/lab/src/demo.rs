@@ -19,7 +19,7 @@ use crate::catalog::find_root;
 use crate::scenario::{Impl, build_node, default_out, discover};
 
 /// The demo `cargo lab demo` runs without a name: the README's run command.
-pub const FLAGSHIP: &str = "kill-restart";
+pub const FLAGSHIP: &str = "owner-lost";
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -104,8 +104,9 @@ fn play(root: &Path, demo: &Scenario, args: &DemoArgs) -> ExitCode {
     };
     match scenario::run(demo, &options) {
         Ok(outcome) => {
+            // The report's path comes last: it is what the audience opens next.
+            println!("  -- replay it: cargo lab demo {} --seed {seed}", demo.name);
             println!("\n{}", outcome.table);
-            println!("replay it: cargo lab demo {} --seed {seed}", demo.name);
             if outcome.passed {
                 ExitCode::SUCCESS
             } else {
