@@ -5,6 +5,10 @@
 //! reference nodes, drives the load, fires the faults with their narration, shows the live
 //! figures every second (throughput, errors, p99, each node's state), and ends with the
 //! checks and the report's path. It never waits for input, so it runs the same in CI.
+//!
+//! A few demos need more than a workload can see, and are code: [`crate::detection`] shows
+//! each node's own view of the others while one hangs and another dies. [`names`] lists both
+//! kinds, for `--list` and for the slide checker.
 
 use std::io::Write;
 use std::path::Path;
@@ -16,6 +20,7 @@ use clap::Args;
 use harness::scenario::{self, Live, Observer, RunOptions, Scenario};
 
 use crate::catalog::find_root;
+use crate::detection;
 use crate::scenario::{Impl, build_node, default_out, discover};
 
 /// The demo `cargo lab demo` runs without a name: the README's run command.
@@ -43,22 +48,47 @@ pub fn run(args: DemoArgs) -> ExitCode {
     };
     let demos = demos(&root);
     if args.list {
-        for demo in &demos {
-            let star = if demo.name == FLAGSHIP { "*" } else { " " };
-            println!("{star} {:<24} {}", demo.name, demo.description);
+        let mut listed: Vec<(&str, &str)> = demos
+            .iter()
+            .map(|d| (d.name.as_str(), d.description.as_str()))
+            .chain(CODE_DEMOS.iter().copied())
+            .collect();
+        listed.sort();
+        for (name, description) in listed {
+            let star = if name == FLAGSHIP { "*" } else { " " };
+            println!("{star} {name:<24} {description}");
         }
         println!("\n* the flagship: `cargo lab demo` runs it. Any other: cargo lab demo <name>");
         return ExitCode::SUCCESS;
     }
     let name = args.name.as_deref().unwrap_or(FLAGSHIP);
+    if name == detection::NAME {
+        if args.seed.is_some() {
+            eprintln!("lab: the detection demo makes no random choices; --seed changes nothing");
+        }
+        return detection::run(&root, args.implementation);
+    }
     let Some(demo) = demos.iter().find(|d| d.name == name) else {
-        let names: Vec<&str> = demos.iter().map(|d| d.name.as_str()).collect();
         return fail(&format!(
             "no demo named {name:?}; there are: {}",
-            names.join(", ")
+            names(&root).join(", ")
         ));
     };
     play(&root, demo, &args)
+}
+
+/// The demos written as code, with what `--list` says about them.
+const CODE_DEMOS: [(&str, &str); 1] = [(detection::NAME, detection::DESCRIPTION)];
+
+/// Every demo's name, scenario files and code alike, in name order.
+pub fn names(root: &Path) -> Vec<String> {
+    let mut names: Vec<String> = demos(root)
+        .into_iter()
+        .map(|d| d.name)
+        .chain(CODE_DEMOS.iter().map(|(name, _)| name.to_string()))
+        .collect();
+    names.sort();
+    names
 }
 
 fn fail(message: &str) -> ExitCode {

@@ -7,11 +7,12 @@
 //!   (the gate that keeps every pair honest).
 //! - [`load`]: `load`, a standalone open-loop HTTP load generator.
 //! - [`scenario`]: `scenario list|run`, failure and load scenarios described as data.
-//! - [`demo`]: `demo`, the narrated instructor demos.
+//! - [`demo`]: `demo`, the narrated instructor demos; [`detection`] is the one written as code.
 //!
 //! The parser is public so the slide checker can parse every `cargo lab` command a deck shows.
 
 pub mod demo;
+pub mod detection;
 pub mod load;
 pub mod pipeline;
 pub mod scenario;
