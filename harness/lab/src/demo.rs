@@ -21,7 +21,7 @@ use harness::scenario::{self, Live, Observer, RunOptions, Scenario};
 
 use crate::catalog::find_root;
 use crate::detection;
-use crate::scenario::{Impl, build_node, default_out, discover};
+use crate::scenario::{Impl, build_node, default_out, discover, file_stem};
 
 /// The demo `cargo lab demo` runs without a name: the README's run command.
 pub const FLAGSHIP: &str = "owner-lost";
@@ -63,10 +63,7 @@ pub fn run(args: DemoArgs) -> ExitCode {
     }
     let name = args.name.as_deref().unwrap_or(FLAGSHIP);
     if name == detection::NAME {
-        if args.seed.is_some() {
-            eprintln!("lab: the detection demo makes no random choices; --seed changes nothing");
-        }
-        return detection::run(&root, args.implementation);
+        return detection::run(&root, args.implementation, args.seed);
     }
     let Some(demo) = demos.iter().find(|d| d.name == name) else {
         return fail(&format!(
@@ -79,6 +76,11 @@ pub fn run(args: DemoArgs) -> ExitCode {
 
 /// The demos written as code, with what `--list` says about them.
 const CODE_DEMOS: [(&str, &str); 1] = [(detection::NAME, detection::DESCRIPTION)];
+
+/// Every scenario's name, as `cargo lab scenario run <name>` takes it (demos or not).
+pub fn scenario_names(root: &Path) -> Vec<String> {
+    discover(root).iter().map(|path| file_stem(path)).collect()
+}
 
 /// Every demo's name, scenario files and code alike, in name order.
 pub fn names(root: &Path) -> Vec<String> {

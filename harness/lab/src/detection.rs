@@ -52,13 +52,14 @@ const INTRO: &str = "\
 You cannot tell a dead node from a slow one: you can only wait, and then decide. Three nodes
 of exercise 02 watch each other the way Erlang's net_ticktime does, with T = 1.6 s: every
 T/4 (400 ms) each node ticks each peer and asks whether it heard anything in the interval
-that just ended; four silent intervals in a row and the peer is down. The verdict is taken
-once per interval, and the peer's last word may have come up to an interval before it went
-quiet, so a hung peer is declared down between 0.75 T and 1.25 T: here 1.2 to 2.0 s.
-First we pause n2 (SIGSTOP): its sockets stay open, it just never answers. Only the silence
-can tell, so expect about T. Then we kill n3 (SIGKILL): its operating system closes its
-sockets, the closed connections reach n1 and n2 at once, and no tick is needed: expect a
-few milliseconds.
+that just ended; four silent intervals in a row and the peer is down. In Erlang a silent
+peer is down 0.75 T to 1.25 T after it went quiet. Here a peer answers each tick at once, so
+its last word always comes just after a check, and the verdict lands between T and 1.25 T:
+1.6 to 2.0 s, depending on where in a tick interval the silence starts.
+First we pause n2 (SIGSTOP) at a random moment: its sockets stay open, it just never
+answers. Only the silence can tell, so expect about T. Then we kill n3 (SIGKILL): its
+operating system closes its sockets, the closed connections reach n1 and n2 at once, and no
+tick is needed: expect a few milliseconds.
 Every 50 ms we ask each running node for its view (GET /cluster). Each line shows what every
 node thinks of its peers, and phi, the accrual detector's suspicion (8 or more: suspected).";
 
@@ -100,8 +101,9 @@ struct Detection {
     phi_suspected: Option<Duration>,
 }
 
-/// Runs the demo. Never reads stdin.
-pub fn run(root: &Path, implementation: Impl) -> ExitCode {
+/// Runs the demo. Never reads stdin. `seed` picks the moment of the pause within a tick
+/// interval (random when `None`), so runs land all over net_ticktime's window.
+pub fn run(root: &Path, implementation: Impl, seed: Option<u64>) -> ExitCode {
     println!("== demo: {NAME} ==\n");
     for line in INTRO.lines() {
         println!("  {line}");
@@ -139,13 +141,17 @@ pub fn run(root: &Path, implementation: Impl) -> ExitCode {
         Ok(watch) => watch,
         Err(e) => return broke(&e),
     };
-    let outcome = runtime.block_on(script(&mut watch));
+    let seed = seed.unwrap_or_else(entropy);
+    let outcome = runtime.block_on(script(&mut watch, seed));
     let out = report_dir(root);
-    let written = write_report(&out, &cluster, &watch, &outcome);
+    let written = write_report(&out, seed, &cluster, &watch, &outcome);
     drop(cluster);
     match outcome {
         Ok(findings) => {
             let passed = summary(&findings);
+            println!(
+                "pause at another moment: cargo lab demo {NAME}; at the same offset: --seed {seed}"
+            );
             match written {
                 Ok(()) => println!("report: {}", out.display()),
                 Err(e) => eprintln!("lab: could not write the report: {e}"),
@@ -179,11 +185,18 @@ struct Findings {
 }
 
 /// The demo's script: healthy, pause, resume, kill, restart.
-async fn script(watch: &mut Watch<'_>) -> Result<Findings, String> {
+async fn script(watch: &mut Watch<'_>, seed: u64) -> Result<Findings, String> {
     let cluster = watch.cluster;
     watch.until_all_up(T * 3).await?;
-    watch.say("every node sees every peer up. Two quiet seconds first.");
-    watch.run_for(Duration::from_secs(2)).await;
+    // Where the pause falls within a tick interval decides where in the window the verdict
+    // lands; a fixed script would land on the same spot every time.
+    let offset = (T / 4).mul_f64(unit_interval(seed));
+    watch.say(&format!(
+        "every node sees every peer up. Two quiet seconds, then the pause, {} ms into a \
+         tick interval (seed {seed}).",
+        offset.as_millis()
+    ));
+    watch.run_for(Duration::from_secs(2) + offset).await;
 
     watch.say(&format!(
         "SIGSTOP {HUNG}: it hangs with its sockets open. Its peers hear nothing, and must wait."
@@ -553,9 +566,9 @@ fn summary(findings: &Findings) -> bool {
     }
     if passed {
         println!(
-            "\nA hang costs about T before anyone acts on it; a crash costs milliseconds. Halve T to\n\
-             halve the first, and every pause longer than 0.75 T (a GC, a swap, a full network\n\
-             queue) becomes a false failover."
+            "\nA hang costs about T before anyone can act on it; a crash costs milliseconds. Halve T\n\
+             to halve the first, and every pause longer than about T (a GC, a swap, a full\n\
+             network queue) is taken for a death."
         );
     } else {
         println!(
@@ -565,6 +578,21 @@ fn summary(findings: &Findings) -> bool {
     }
     println!();
     passed
+}
+
+/// A number in [0, 1) from a seed (splitmix64's finaliser).
+fn unit_interval(seed: u64) -> f64 {
+    let mut z = seed.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^= z >> 31;
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// A seed when none is given: different on every run.
+fn entropy() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    RandomState::new().hash_one(SystemTime::now()) % 10_000
 }
 
 fn report_dir(root: &Path) -> PathBuf {
@@ -580,6 +608,7 @@ fn report_dir(root: &Path) -> PathBuf {
 /// showed) and each node's log.
 fn write_report(
     out: &Path,
+    seed: u64,
     cluster: &Cluster,
     watch: &Watch<'_>,
     outcome: &Result<Findings, String>,
@@ -612,6 +641,7 @@ fn write_report(
                 .collect();
             json!({
                 "demo": NAME,
+                "seed": seed,
                 "passed": checks.iter().all(|c| c["passed"] == true),
                 "tick_time_ms": T.as_millis() as u64,
                 "paused_window_ms": [low.as_millis() as u64, high.as_millis() as u64],
@@ -623,7 +653,7 @@ fn write_report(
                 "checks": checks,
             })
         }
-        Err(why) => json!({"demo": NAME, "passed": false, "broke": why}),
+        Err(why) => json!({"demo": NAME, "seed": seed, "passed": false, "broke": why}),
     };
     let text = serde_json::to_string_pretty(&verdict).map_err(|e| e.to_string())?;
     std::fs::write(out.join("verdict.json"), text + "\n").map_err(io)
