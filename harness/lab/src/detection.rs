@@ -192,11 +192,10 @@ async fn script(watch: &mut Watch<'_>, seed: u64) -> Result<Findings, String> {
     // lands; a fixed script would land on the same spot every time.
     let offset = (T / 4).mul_f64(unit_interval(seed));
     watch.say(&format!(
-        "every node sees every peer up. Two quiet seconds, then the pause, {} ms into a \
-         tick interval (seed {seed}).",
+        "every node sees every peer up. The pause comes in 2 s and {} ms (seed {seed}).",
         offset.as_millis()
     ));
-    watch.run_for(Duration::from_secs(2) + offset).await;
+    watch.run_for(Duration::from_secs(2) + offset).await?;
 
     watch.say(&format!(
         "SIGSTOP {HUNG}: it hangs with its sockets open. Its peers hear nothing, and must wait."
@@ -205,7 +204,7 @@ async fn script(watch: &mut Watch<'_>, seed: u64) -> Result<Findings, String> {
     let paused = watch
         .detect(HUNG, "down", Instant::now(), "the pause", T * 3)
         .await?;
-    watch.run_for(Duration::from_secs(1)).await;
+    watch.run_for(Duration::from_secs(1)).await?;
 
     watch.say(&format!(
         "SIGCONT {HUNG}: it answers the ticks that waited for it."
@@ -215,7 +214,7 @@ async fn script(watch: &mut Watch<'_>, seed: u64) -> Result<Findings, String> {
         .detect(HUNG, "up", Instant::now(), "the resume", T * 2)
         .await?;
     watch.until_all_up(T * 3).await?;
-    watch.run_for(Duration::from_secs(1)).await;
+    watch.run_for(Duration::from_secs(1)).await?;
 
     watch.say(&format!(
         "SIGKILL {KILLED}: its operating system closes its sockets, and the close travels at once."
@@ -224,7 +223,7 @@ async fn script(watch: &mut Watch<'_>, seed: u64) -> Result<Findings, String> {
     let killed = watch
         .detect(KILLED, "down", Instant::now(), "the kill", T * 3)
         .await?;
-    watch.run_for(Duration::from_secs(1)).await;
+    watch.run_for(Duration::from_secs(1)).await?;
 
     watch.say(&format!(
         "restarting {KILLED}: its peers redial it and see it up."
@@ -328,8 +327,10 @@ impl<'a> Watch<'a> {
         self.print(line.trim_end().to_string());
     }
 
-    /// One round: asks every running node for its view, prints the line if one is due.
-    async fn poll(&mut self) {
+    /// One round: asks every running node for its view, prints the line if one is due. Fails
+    /// if a node exited by itself (an attendee's `todo!()`, with `--impl exercise`).
+    async fn poll(&mut self) -> Result<(), String> {
+        self.cluster.check_alive().map_err(|e| e.to_string())?;
         let mut asks = tokio::task::JoinSet::new();
         for id in self.cluster.ids() {
             if self.cluster.state(&id) != "up" {
@@ -356,21 +357,23 @@ impl<'a> Watch<'a> {
             self.line();
             self.next_line += Duration::from_secs(1);
         }
+        Ok(())
     }
 
-    async fn run_for(&mut self, duration: Duration) {
+    async fn run_for(&mut self, duration: Duration) -> Result<(), String> {
         let until = Instant::now() + duration;
         while Instant::now() < until {
-            self.poll().await;
+            self.poll().await?;
             tokio::time::sleep(POLL).await;
         }
+        Ok(())
     }
 
     /// Waits until every node sees every peer up.
     async fn until_all_up(&mut self, limit: Duration) -> Result<(), String> {
         let deadline = Instant::now() + limit;
         loop {
-            self.poll().await;
+            self.poll().await?;
             let ids = self.cluster.ids();
             let not_yet: Vec<String> = ids
                 .iter()
@@ -417,7 +420,7 @@ impl<'a> Watch<'a> {
         let mut found: Vec<Detection> = Vec::new();
         let mut phi_suspected: BTreeMap<String, Duration> = BTreeMap::new();
         loop {
-            self.poll().await;
+            self.poll().await?;
             for watcher in &watchers {
                 if found.iter().any(|d| &d.watcher == watcher) {
                     continue;
