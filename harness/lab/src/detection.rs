@@ -661,3 +661,61 @@ fn write_report(
     let text = serde_json::to_string_pretty(&verdict).map_err(|e| e.to_string())?;
     std::fs::write(out.join("verdict.json"), text + "\n").map_err(io)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seen(watcher: &str, after_ms: u64, why: &str) -> Detection {
+        Detection {
+            watcher: watcher.into(),
+            after: Duration::from_millis(after_ms),
+            why: why.into(),
+            phi_suspected: None,
+        }
+    }
+
+    fn findings(paused: Vec<Detection>, killed: Vec<Detection>) -> Findings {
+        Findings {
+            paused,
+            resumed: Vec::new(),
+            killed,
+            restarted: Vec::new(),
+        }
+    }
+
+    fn passed(findings: &Findings) -> Vec<bool> {
+        checks(findings).into_iter().map(|(_, ok, _)| ok).collect()
+    }
+
+    #[test]
+    fn a_hang_must_be_judged_by_its_silence_and_a_crash_at_once() {
+        let silent = "silent for 4 ticks";
+        let good = findings(
+            vec![seen("n1", 1640, silent), seen("n3", 1990, silent)],
+            vec![seen("n1", 1, "link closed"), seen("n2", 2, "link closed")],
+        );
+        assert_eq!(passed(&good), [true, true]);
+
+        // The hang seen too early, too late, or through a closed link: not net_ticktime.
+        for paused in [
+            seen("n1", 900, silent),
+            seen("n1", 2400, silent),
+            seen("n1", 1700, "link closed"),
+        ] {
+            let bad = findings(vec![paused], good.killed.clone());
+            assert_eq!(passed(&bad), [false, true], "{bad:?}", bad = bad.paused);
+        }
+        // The crash seen only after the ticks ran out.
+        let slow = findings(good.paused.clone(), vec![seen("n1", 1700, silent)]);
+        assert_eq!(passed(&slow), [true, false]);
+    }
+
+    #[test]
+    fn a_seed_picks_a_moment_anywhere_in_the_interval() {
+        let moments: Vec<f64> = (0..1000).map(unit_interval).collect();
+        assert!(moments.iter().all(|m| (0.0..1.0).contains(m)));
+        assert!(moments.iter().any(|m| *m < 0.1) && moments.iter().any(|m| *m > 0.9));
+        assert_eq!(unit_interval(562), unit_interval(562));
+    }
+}
