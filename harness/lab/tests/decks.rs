@@ -392,7 +392,7 @@ fn one_line_comment(body: &str, no: usize, ws: &Workspace, report: &mut Report) 
              (`: `, ` #` or a leading symbol): use the block form `speaker_note: |`",
         );
     }
-    note_text(value, no, ws, report);
+    prose_line(value, no, ws, report);
     true
 }
 
@@ -466,7 +466,7 @@ fn note_block(body: &str, start: usize, ws: &Workspace, report: &mut Report) -> 
             );
         }
         text = true;
-        note_text(line, no, ws, report);
+        prose_line(line, no, ws, report);
     }
     if !text {
         report.problem(start + k, "an empty speaker note");
@@ -478,12 +478,7 @@ fn indent(line: &str) -> usize {
     line.len() - line.trim_start_matches(' ').len()
 }
 
-/// A speaker note's text is checked like prose.
-fn note_text(text: &str, no: usize, ws: &Workspace, report: &mut Report) {
-    prose_line(text, no, ws, report);
-}
-
-/// A line of prose: commands in inline code, exercises and paths anywhere, and no
+/// A line of prose (or of a speaker note): commands in inline code, exercises and paths anywhere, and no
 /// `cargo lab` outside code.
 fn prose_line(line: &str, no: usize, ws: &Workspace, report: &mut Report) {
     let (spans, outside) = code_spans(line);
