@@ -15,6 +15,8 @@
 //! - [`scenario`]: a cluster, a workload, a fault schedule and checks, as a TOML file.
 //! - [`compose`]: the same fault vocabulary on a docker-compose cluster.
 //!
+//! - [`block_on`]: runs a test's async body on its own runtime, failed if it gets stuck.
+//!
 //! A test reads like the scenario it describes:
 //!
 //! ```no_run
@@ -42,3 +44,24 @@ pub mod load;
 pub mod props;
 pub mod report;
 pub mod scenario;
+
+/// How long a test's body may run under [`block_on`] before it fails as stuck.
+pub const TEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Runs a test's async body on a runtime of its own (two workers, like the machines the lab
+/// runs on) and fails the test if it runs over [`TEST_LIMIT`]: a call that waits forever
+/// becomes a failure that says so, not a test run that hangs.
+pub fn block_on(test: impl std::future::Future<Output = ()>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("a tokio runtime");
+    runtime.block_on(async {
+        tokio::time::timeout(TEST_LIMIT, test)
+            .await
+            .unwrap_or_else(|_| {
+                panic!("the test ran over {TEST_LIMIT:?}: is something waiting forever?")
+            });
+    });
+}

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use harness::Cluster;
+use harness::{Cluster, block_on};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use remote_calls_solution::{CallError, Client, Request};
@@ -15,9 +15,6 @@ use serde_json::{Value, json};
 
 /// The timeout of the timing test: long enough to dwarf scheduling noise.
 const TIMEOUT: Duration = Duration::from_millis(500);
-
-/// A test that runs longer than this is stuck (a call that never returns, say).
-const TEST_LIMIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn a_call_to_a_paused_node_times_out() {
@@ -196,22 +193,6 @@ async fn connect(cluster: &Cluster) -> Arc<Client> {
         .await
         .expect("the client links to n1");
     Arc::new(client)
-}
-
-/// Runs a test's body on a runtime of its own, failing it if it gets stuck.
-fn block_on(test: impl Future<Output = ()>) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(async {
-        tokio::time::timeout(TEST_LIMIT, test)
-            .await
-            .unwrap_or_else(|_| {
-                panic!("the test ran over {TEST_LIMIT:?}: is a call waiting forever?")
-            });
-    });
 }
 
 /// The healthy path every test starts with: a call to a live node returns its own reply.

@@ -7,7 +7,7 @@
 use std::time::{Duration, Instant};
 
 use failure_detection_solution::{ClusterView, Verdict};
-use harness::Cluster;
+use harness::{Cluster, block_on};
 
 /// T, the tick time the nodes run with: long enough that its windows dwarf scheduling noise
 /// on a busy 2-core laptop, short enough for a quick test.
@@ -15,9 +15,6 @@ const T: Duration = Duration::from_millis(1200);
 
 /// How often the test asks the watching nodes for their view.
 const POLL: Duration = Duration::from_millis(20);
-
-/// A test that runs longer than this is stuck.
-const TEST_LIMIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn a_paused_peer_is_declared_down_after_about_t_and_up_again_when_it_resumes() {
@@ -217,18 +214,4 @@ impl<'a> Views<'a> {
         }
         seen
     }
-}
-
-/// Runs a test's body on a runtime of its own, failing it if it gets stuck.
-fn block_on(test: impl Future<Output = ()>) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(async {
-        tokio::time::timeout(TEST_LIMIT, test)
-            .await
-            .unwrap_or_else(|_| panic!("the test ran over {TEST_LIMIT:?}"));
-    });
 }

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use consistent_hashing_solution::{Ring, SERVED_BY, VNODES};
-use harness::Cluster;
+use harness::{Cluster, block_on};
 use node_kit::COOKIE_HEADER;
 use node_kit::cart::{AddItem, Cart};
 
@@ -23,9 +23,6 @@ const CARTS: usize = 48;
 /// A request after the owner is killed may first try it (refused at once through the
 /// harness's proxy) before it goes to the next node: it still answers well within this.
 const FAILOVER_LIMIT: Duration = Duration::from_secs(2);
-
-/// A test that runs longer than this is stuck.
-const TEST_LIMIT: Duration = Duration::from_secs(30);
 
 #[test]
 fn every_cart_is_served_by_its_owner() {
@@ -236,18 +233,4 @@ async fn served(response: reqwest::Result<reqwest::Response>, what: &str) -> Ser
     let cart = serde_json::from_str(&body)
         .unwrap_or_else(|e| panic!("the {what} answered {body:?}, not a cart: {e}"));
     Served { cart, by }
-}
-
-/// Runs a test's body on a runtime of its own, failing it if it gets stuck.
-fn block_on(test: impl Future<Output = ()>) {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("a tokio runtime");
-    runtime.block_on(async {
-        tokio::time::timeout(TEST_LIMIT, test)
-            .await
-            .unwrap_or_else(|_| panic!("the test ran over {TEST_LIMIT:?}"));
-    });
 }
