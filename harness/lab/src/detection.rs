@@ -16,9 +16,9 @@
 //! verdict is known to a few milliseconds even though the demo polls every 50.
 
 use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime};
 
 use harness::Cluster;
 use harness::scenario::NodeRef;
@@ -143,7 +143,7 @@ pub fn run(root: &Path, implementation: Impl, seed: Option<u64>) -> ExitCode {
     };
     let seed = seed.unwrap_or_else(entropy);
     let outcome = runtime.block_on(script(&mut watch, seed));
-    let out = report_dir(root);
+    let out = crate::scenario::default_out(root, NAME, seed);
     let written = write_report(&out, seed, &cluster, &watch, &outcome);
     drop(cluster);
     match outcome {
@@ -596,15 +596,6 @@ fn unit_interval(seed: u64) -> f64 {
 fn entropy() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     RandomState::new().hash_one(SystemTime::now()) % 10_000
-}
-
-fn report_dir(root: &Path) -> PathBuf {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
-    root.join("target/lab-reports")
-        .join(format!("{NAME}-{secs}"))
 }
 
 /// `verdict.json` (what was measured, machine readable), `timeline.txt` (what the terminal
