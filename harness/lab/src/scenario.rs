@@ -1,6 +1,6 @@
 //! `cargo lab scenario list` and `cargo lab scenario run <name or file>`.
 //!
-//! Scenario files live in `harness/scenarios/` and in `scenarios/` of each solution crate.
+//! Scenario files live in `harness/core/scenarios/` and in `scenarios/` of each solution crate.
 //! `run` builds the node binary the scenario names (the solution's, or the attendee's with
 //! `--impl exercise`), plays the scenario, prints the table and the report's path, and exits
 //! 0 when every check passed, 1 when one failed, 2 when the run itself broke.
@@ -82,7 +82,7 @@ fn fail(message: &str) -> ExitCode {
 
 /// Every scenario file, by name.
 pub(crate) fn discover(root: &Path) -> Vec<PathBuf> {
-    let mut dirs = vec![root.join("harness/scenarios")];
+    let mut dirs = vec![root.join("harness/core/scenarios")];
     let solutions = root.join("solutions");
     for section in read_dirs(&solutions) {
         for exercise in read_dirs(&section) {

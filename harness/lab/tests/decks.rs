@@ -820,7 +820,7 @@ title: "A deck: for the checker's tests"
 First
 ===
 
-Exercise 01 and exercises 02 and 03 exist; so does `harness/src/cluster.rs`.
+Exercise 01 and exercises 02 and 03 exist; so does `harness/core/src/cluster.rs`.
 
 <!-- speaker_note: one line, plain text -->
 
@@ -934,8 +934,8 @@ fn a_command_that_does_not_parse_is_reported() {
 #[test]
 fn a_missing_file_is_reported() {
     expect_one(
-        check_broken("harness/src/cluster.rs", "harness/src/clusters.rs"),
-        "harness/src/clusters.rs does not exist",
+        check_broken("harness/core/src/cluster.rs", "harness/core/src/clusters.rs"),
+        "harness/core/src/clusters.rs does not exist",
     );
     expect_one(
         check_broken(

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use harness::compose::{ComposeCluster, Fault, LinkFault};
 
 fn main() {
-    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../docker-compose.yml");
+    let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker-compose.yml");
     let project = format!("lab-harness-test-{}", std::process::id());
     let mut builder = ComposeCluster::builder(&file).project(&project);
     for (i, port) in free_ports(3).into_iter().enumerate() {

@@ -1,6 +1,6 @@
 //! Scenarios: a cluster, a workload, a fault schedule and the checks, described as data.
 //!
-//! A scenario is a TOML file under version control (`harness/scenarios/`, or `scenarios/` in a
+//! A scenario is a TOML file under version control (`harness/core/scenarios/`, or `scenarios/` in a
 //! solution crate). [`Scenario::load`] reads and validates it before anything starts: an
 //! unknown fault, a node that does not exist, a time past the end or a bad threshold is an
 //! error naming the file, the line and the reason. [`run`] then plays it, Jepsen style:
