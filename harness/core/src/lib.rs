@@ -14,6 +14,7 @@
 //! - [`report`]: a run's directory: verdict.json, history.jsonl, report.html with plots.
 //! - [`scenario`]: a cluster, a workload, a fault schedule and checks, as a TOML file.
 //! - [`compose`]: the same fault vocabulary on a docker-compose cluster.
+//! - [`duration`]: times as people write them (`250ms`, `4s`), one parser for every file and flag.
 //!
 //! - [`block_on`]: runs a test's async body on its own runtime, failed if it gets stuck.
 //!
@@ -39,6 +40,7 @@ pub use proxy::{Proxy, ProxyStats};
 
 pub mod check;
 pub mod compose;
+pub mod duration;
 pub mod history;
 pub mod load;
 pub mod props;

@@ -565,7 +565,7 @@ impl Scenario {
                     }
                     let max = c.max.as_ref().ok_or_else(|| need("max = \"250ms\""))?;
                     let max_time = match max.get_ref().as_str() {
-                        Some(s) => parse_duration(s).map_err(|why| at(max.span(), why))?,
+                        Some(s) => crate::duration::parse(s).map_err(|why| at(max.span(), why))?,
                         None => {
                             return Err(at(max.span(), "max: a time such as \"250ms\"".into()));
                         }
@@ -615,30 +615,7 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 fn duration_field(field: &Spanned<String>) -> Result<Duration, String> {
-    parse_duration(field.get_ref())
-}
-
-/// `250ms`, `4s`, `1.5s`, `2m`.
-pub fn parse_duration(text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let (number, unit) = t
-        .find(|c: char| c.is_ascii_alphabetic())
-        .map(|i| t.split_at(i))
-        .unwrap_or((t, ""));
-    let value: f64 = number
-        .trim()
-        .parse()
-        .map_err(|_| format!("{text:?} is not a time; write e.g. \"250ms\", \"4s\" or \"1.5s\""))?;
-    let seconds = match unit {
-        "ms" => value / 1000.0,
-        "s" => value,
-        "m" => value * 60.0,
-        _ => return Err(format!("{text:?}: the unit must be ms, s or m")),
-    };
-    if !(0.0..=86_400.0).contains(&seconds) {
-        return Err(format!("{text:?} is out of range"));
-    }
-    Ok(Duration::from_secs_f64(seconds))
+    crate::duration::parse(field.get_ref())
 }
 
 fn parse_target(text: &str, ids: &[String]) -> Result<Target, String> {

@@ -231,25 +231,15 @@ fn parse_rate(flag: &str, text: &str) -> Result<f64, String> {
 }
 
 /// `10s`, `1.5s`, `500ms`, `2m`, `1h`, or plain seconds; above zero.
+/// A time flag, through the harness's one duration parser, named in its message.
 fn parse_duration(flag: &str, text: &str) -> Result<Duration, String> {
-    let t = text.trim();
-    let split = t.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(t.len());
-    let (number, unit) = t.split_at(split);
-    let scale = match unit {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" => 60.0,
-        "h" => 3600.0,
-        _ => f64::NAN,
-    };
-    match number.parse::<f64>().map(|n| n * scale) {
-        Ok(secs) if secs.is_finite() && secs > 0.0 && secs < 1e9 => {
-            Ok(Duration::from_secs_f64(secs))
+    harness::duration::parse_positive(flag, text).map_err(|why| {
+        if why.starts_with(flag) {
+            why
+        } else {
+            format!("{flag}: {why}")
         }
-        _ => Err(format!(
-            "{flag} must be a time above 0 such as 10s, 500ms or 2m (got {text:?})"
-        )),
-    }
+    })
 }
 
 /// Fails in one line if nothing listens at the URL's address. A plain TCP connect, so that
@@ -452,8 +442,8 @@ mod tests {
         assert_eq!(d("500ms"), Ok(Duration::from_millis(500)));
         assert_eq!(d("1.5s"), Ok(Duration::from_millis(1500)));
         assert_eq!(d("2m"), Ok(Duration::from_secs(120)));
-        assert_eq!(d("3"), Ok(Duration::from_secs(3)));
-        for bad in ["0s", "-1s", "ten", "5 parsecs", ""] {
+        assert!(d("3").unwrap_err().contains("add a unit"));
+        for bad in ["0s", "-1s", "ten", "5 parsecs", "", "0.0001ms"] {
             assert!(d(bad).is_err(), "{bad:?} should be refused");
         }
     }
@@ -478,8 +468,8 @@ mod tests {
                 "only http://",
             ),
             (
-                &["--url", "http://a/", "--rate", "1", "--duration", "0"],
-                "--duration must be",
+                &["--url", "http://a/", "--rate", "1", "--duration", "0s"],
+                "--duration = \"0s\": must be more than 0",
             ),
             (
                 &[

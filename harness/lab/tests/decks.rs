@@ -934,7 +934,10 @@ fn a_command_that_does_not_parse_is_reported() {
 #[test]
 fn a_missing_file_is_reported() {
     expect_one(
-        check_broken("harness/core/src/cluster.rs", "harness/core/src/clusters.rs"),
+        check_broken(
+            "harness/core/src/cluster.rs",
+            "harness/core/src/clusters.rs",
+        ),
         "harness/core/src/clusters.rs does not exist",
     );
     expect_one(
