@@ -3,13 +3,18 @@
 //! Two kinds of region, each a run of whole lines between marker comments:
 //!
 //! ```text
-//! // lab:todo Give the call a fresh correlation id, send it, and wait for its reply.
+//! // lab:todo Send the call under a fresh correlation id and wait for its reply.
+//! // The table of pending calls remembers who waits for which id; a reply nobody
+//! // waits for any more is dropped.
 //! ...the reference code...
 //! // lab:end
 //! ```
-//! becomes `todo!("Give the call a fresh correlation id, ...")` in the exercise, indented like
-//! the marker. The region must end its block (the `todo!()` becomes the block's value), so no
-//! code after it turns unreachable.
+//! becomes, indented like the marker, the comment lines that follow the marker (its notes,
+//! up to the first line that is not a `//` comment) and then
+//! `todo!("Send the call under a fresh correlation id and wait for its reply.")`. The sentence
+//! is what a failing test shows, so it stays on one line: the marker line and the `todo!()`
+//! line must each fit in [`MAX_COLUMNS`]; the notes say the rest. The region must end its
+//! block (the `todo!()` becomes the block's value), so no code after it turns unreachable.
 //!
 //! ```text
 //! // lab:replace
@@ -21,10 +26,24 @@
 //! becomes the lines between `lab:with` and `lab:end` with their leading `// ` removed; with no
 //! `lab:with` part the region simply disappears from the exercise.
 //!
+//! A skeleton file with a `todo!()` gets [`PREAMBLE`] after its module comment: a `todo!()`
+//! leaves arguments, imports and helpers unused, and a skeleton must compile without warnings.
+//! The solution never writes it.
+//!
 //! Rendering for the solution side (`cargo lab solve`, `cargo lab diff`) keeps the reference
-//! code and drops the marker comments and the replacement text.
+//! code and drops the marker comments, the notes and the replacement text.
 
 use std::fmt;
+
+/// The widest a marker line or a generated `todo!()` line may be: rustfmt's line width, so
+/// the sentence reads without scrolling in the solution and in the exercise.
+pub const MAX_COLUMNS: usize = 100;
+
+/// What every skeleton file with a `todo!()` opens with, after its module comment.
+pub const PREAMBLE: &str = "\
+// Until the todo!()s are written, some of what they will use is unused. Delete this line
+// once they are, and the compiler will point at anything you left unused.
+#![allow(dead_code, unused_imports, unused_variables)]";
 
 /// Which side of the pair to render.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -57,17 +76,40 @@ impl fmt::Display for MarkerError {
 
 enum State {
     Outside,
-    Todo {
-        indent: String,
-        sentence: String,
-        opened: usize,
-    },
-    Replace {
-        opened: usize,
-    },
-    With {
-        opened: usize,
-    },
+    Todo(Todo),
+    Replace { opened: usize },
+    With { opened: usize },
+}
+
+/// An open `lab:todo` region.
+struct Todo {
+    indent: String,
+    sentence: String,
+    /// The comment lines right below the marker, without their `//`.
+    notes: Vec<String>,
+    /// Still reading notes: no line of reference code has come yet.
+    in_notes: bool,
+    opened: usize,
+}
+
+impl Todo {
+    /// The notes as comment lines at the marker's indent, their common indent removed, so
+    /// `//   hanging` and `// flush` notes both come out as `// text`.
+    fn note_lines(&self) -> impl Iterator<Item = String> + '_ {
+        let common = self
+            .notes
+            .iter()
+            .filter(|n| !n.trim().is_empty())
+            .map(|n| n.len() - n.trim_start().len())
+            .min()
+            .unwrap_or(0);
+        self.notes.iter().map(move |note| match note.get(common..) {
+            Some(text) if !text.trim().is_empty() => {
+                format!("{}// {}", self.indent, text.trim_end())
+            }
+            _ => format!("{}//", self.indent),
+        })
+    }
 }
 
 /// The directive on a marker line (`// lab:todo ...` -> `("todo", "...")`), if it is one.
@@ -81,8 +123,18 @@ fn directive(line: &str) -> Option<(&str, &str)> {
     Some((word, arg.trim()))
 }
 
+/// The text of a plain `//` comment line (not `///` or `//!` docs), if the line is one.
+fn note(line: &str) -> Option<&str> {
+    let text = line.trim_start().strip_prefix("//")?;
+    (!text.starts_with('/') && !text.starts_with('!')).then_some(text)
+}
+
 fn indent_of(line: &str) -> &str {
     &line[..line.len() - line.trim_start().len()]
+}
+
+fn columns(line: &str) -> usize {
+    line.chars().count()
 }
 
 /// Renders one source file for `side`.
@@ -91,6 +143,8 @@ pub fn render(source: &str, side: Side) -> Result<Rendered, MarkerError> {
     let mut state = State::Outside;
     // Line number of a todo region's end, until the next line of code shows it ends a block.
     let mut todo_ended: Option<usize> = None;
+    // A replacement text that writes an `#![allow(...)]`: the preamble's job since it exists.
+    let mut written_allow: Option<usize> = None;
     let err = |line: usize, message: String| MarkerError { line, message };
 
     for (index, line) in source.lines().enumerate() {
@@ -122,11 +176,27 @@ pub fn render(source: &str, side: Side) -> Result<Rendered, MarkerError> {
                         "lab:todo needs a sentence that says what to do".into(),
                     ));
                 }
-                State::Todo {
-                    indent: indent_of(line).to_string(),
-                    sentence: sentence.to_string(),
-                    opened: number,
+                let indent = indent_of(line);
+                let generated =
+                    columns(indent) + columns(&todo_literal(sentence)) + "todo!()".len();
+                let widest = columns(line).max(generated);
+                if widest > MAX_COLUMNS {
+                    return Err(err(
+                        number,
+                        format!(
+                            "the lab:todo sentence makes a {widest}-column line; keep it within \
+                             {MAX_COLUMNS} (a test shows it on one line) and say the rest on `//` \
+                             lines right below the marker, which the exercise gets as a comment"
+                        ),
+                    ));
                 }
+                State::Todo(Todo {
+                    indent: indent.to_string(),
+                    sentence: sentence.to_string(),
+                    notes: Vec::new(),
+                    in_notes: true,
+                    opened: number,
+                })
             }
             (State::Outside, Some(("replace", _))) => State::Replace { opened: number },
             (State::Outside, Some((word @ ("with" | "end"), _))) => {
@@ -135,18 +205,16 @@ pub fn render(source: &str, side: Side) -> Result<Rendered, MarkerError> {
                     format!("lab:{word} without an open lab:todo or lab:replace"),
                 ));
             }
-            (
-                State::Todo {
-                    indent, sentence, ..
-                },
-                Some(("end", _)),
-            ) => {
+            (State::Todo(todo), Some(("end", _))) => {
                 if side == Side::Skeleton {
+                    for note in todo.note_lines() {
+                        push(&mut out.text, &note);
+                    }
                     push(
                         &mut out.text,
-                        &format!("{indent}todo!({})", todo_literal(&sentence)),
+                        &format!("{}todo!({})", todo.indent, todo_literal(&todo.sentence)),
                     );
-                    out.todos.push(sentence);
+                    out.todos.push(todo.sentence);
                     todo_ended = Some(number);
                 }
                 State::Outside
@@ -154,7 +222,9 @@ pub fn render(source: &str, side: Side) -> Result<Rendered, MarkerError> {
             (State::Replace { opened }, Some(("with", _))) => State::With { opened },
             (State::Replace { .. } | State::With { .. }, Some(("end", _))) => State::Outside,
             (
-                State::Todo { opened, .. } | State::Replace { opened } | State::With { opened },
+                State::Todo(Todo { opened, .. })
+                | State::Replace { opened }
+                | State::With { opened },
                 Some((word, _)),
             ) => {
                 return Err(err(
@@ -164,11 +234,23 @@ pub fn render(source: &str, side: Side) -> Result<Rendered, MarkerError> {
                     ),
                 ));
             }
-            (todo @ State::Todo { .. }, None) | (todo @ State::Replace { .. }, None) => {
+            (State::Todo(mut todo), None) => {
+                match note(line).filter(|_| todo.in_notes) {
+                    Some(text) => todo.notes.push(text.to_string()),
+                    None => {
+                        todo.in_notes = false;
+                        if side == Side::Solution {
+                            push(&mut out.text, line);
+                        }
+                    }
+                }
+                State::Todo(todo)
+            }
+            (replace @ State::Replace { .. }, None) => {
                 if side == Side::Solution {
                     push(&mut out.text, line);
                 }
-                todo
+                replace
             }
             (State::With { opened }, None) => {
                 let trimmed = line.trim_start();
@@ -185,6 +267,9 @@ pub fn render(source: &str, side: Side) -> Result<Rendered, MarkerError> {
                     } else {
                         push(&mut out.text, &format!("{}{text}", indent_of(line)));
                     }
+                    if text.trim_start().starts_with("#![allow(") {
+                        written_allow.get_or_insert(number);
+                    }
                     collect_todos(text, &mut out.todos);
                 }
                 State::With { opened }
@@ -199,12 +284,36 @@ pub fn render(source: &str, side: Side) -> Result<Rendered, MarkerError> {
             }
         };
     }
-    match state {
-        State::Outside => Ok(out),
-        State::Todo { opened, .. } | State::Replace { opened } | State::With { opened } => {
-            Err(err(opened, "this region has no // lab:end".into()))
-        }
+    if let State::Todo(Todo { opened, .. }) | State::Replace { opened } | State::With { opened } =
+        state
+    {
+        return Err(err(opened, "this region has no // lab:end".into()));
     }
+    if side == Side::Skeleton && !out.todos.is_empty() {
+        if let Some(line) = written_allow {
+            return Err(err(
+                line,
+                "generation writes the lint-allow preamble into every file with a todo!(); \
+                 drop this #![allow(...)] from the solution"
+                    .into(),
+            ));
+        }
+        out.text = with_preamble(&out.text);
+    }
+    Ok(out)
+}
+
+/// `text` with [`PREAMBLE`] after its module comment (the leading `//!` lines), where inner
+/// attributes may stand, and a blank line before the code that follows.
+fn with_preamble(text: &str) -> String {
+    let doc: usize = text
+        .split_inclusive('\n')
+        .take_while(|l| l.trim_start().starts_with("//!"))
+        .map(str::len)
+        .sum();
+    let (head, rest) = text.split_at(doc);
+    let gap = if rest.starts_with('\n') { "" } else { "\n" };
+    format!("{head}{PREAMBLE}\n{gap}{rest}")
 }
 
 /// True if the source has any marker at all (used to tell maintainers about stray ones).
@@ -246,36 +355,98 @@ mod tests {
     const SOURCE: &str = "\
 //! Docs.
 // lab:replace
-// lab:with
-// #![allow(unused)]
-// lab:end
 use std::fmt;
+// lab:with
+// use std::fmt as _;
+// lab:end
 
 fn answer(x: u32) -> u32 {
     let y = x + 1;
     // lab:todo Return {the} \"answer\".
-    y * 2
+    //   Twice `y`, that is;
+    //
+    //   not thrice.
+    let z = y;
+    // a reference comment, after the code started
+    z * 2
     // lab:end
 }
 ";
 
     #[test]
-    fn the_skeleton_gets_a_todo_and_the_replacement_text() {
+    fn the_skeleton_gets_the_preamble_a_todo_its_notes_and_the_replacement_text() {
         let rendered = render(SOURCE, Side::Skeleton).unwrap();
         assert_eq!(
             rendered.text,
-            "//! Docs.\n#![allow(unused)]\nuse std::fmt;\n\nfn answer(x: u32) -> u32 {\n    let y = x + 1;\n    todo!(\"Return {{the}} \\\"answer\\\".\")\n}\n"
+            format!(
+                "//! Docs.\n{PREAMBLE}\n\nuse std::fmt as _;\n\nfn answer(x: u32) -> u32 {{\n    let y = x + 1;\n    // Twice `y`, that is;\n    //\n    // not thrice.\n    todo!(\"Return {{{{the}}}} \\\"answer\\\".\")\n}}\n"
+            )
         );
         assert_eq!(rendered.todos, vec!["Return {the} \"answer\"."]);
     }
 
     #[test]
-    fn the_solution_keeps_the_code_and_loses_the_markers() {
+    fn the_solution_keeps_the_code_and_loses_the_markers_and_notes() {
         let rendered = render(SOURCE, Side::Solution).unwrap();
         assert_eq!(
             rendered.text,
-            "//! Docs.\nuse std::fmt;\n\nfn answer(x: u32) -> u32 {\n    let y = x + 1;\n    y * 2\n}\n"
+            "//! Docs.\nuse std::fmt;\n\nfn answer(x: u32) -> u32 {\n    let y = x + 1;\n    let z = y;\n    // a reference comment, after the code started\n    z * 2\n}\n"
         );
+    }
+
+    #[test]
+    fn the_notes_end_at_the_first_line_that_is_not_a_plain_comment() {
+        let source = "fn f() -> u32 {\n    // lab:todo Do it.\n    // A note.\n\n    // Reference.\n    1\n    // lab:end\n}\n";
+        let skeleton = render(source, Side::Skeleton).unwrap().text;
+        assert!(
+            skeleton.ends_with("fn f() -> u32 {\n    // A note.\n    todo!(\"Do it.\")\n}\n"),
+            "{skeleton}"
+        );
+        let documented = "fn f() {\n    // lab:todo Do it.\n    /// An item's docs.\n    fn g() {}\n    // lab:end\n}\n";
+        let solution = render(documented, Side::Solution).unwrap().text;
+        assert!(solution.contains("/// An item's docs."), "{solution}");
+    }
+
+    #[test]
+    fn only_files_with_a_todo_get_the_preamble() {
+        let plain = "//! Docs.\nfn f() {}\n";
+        assert_eq!(render(plain, Side::Skeleton).unwrap().text, plain);
+        // One written in a replacement text counts too, and the preamble opens a file with
+        // no module comment.
+        let replaced = "// lab:replace\n// lab:with\n// fn f() { todo!(\"Do it.\") }\n// lab:end\n";
+        let rendered = render(replaced, Side::Skeleton).unwrap();
+        assert_eq!(
+            rendered.text,
+            format!("{PREAMBLE}\n\nfn f() {{ todo!(\"Do it.\") }}\n")
+        );
+        assert_eq!(rendered.todos, vec!["Do it."]);
+    }
+
+    #[test]
+    fn a_sentence_too_wide_for_one_line_is_refused_with_its_line() {
+        let wide = format!(
+            "fn f() {{\n    // lab:todo {}.\n    g()\n    // lab:end\n}}\n",
+            "word ".repeat(20)
+        );
+        let e = render(&wide, Side::Skeleton).unwrap_err();
+        assert_eq!(e.line, 2);
+        assert!(e.message.contains("within 100"), "{}", e.message);
+        // Quotes and braces are escaped in the todo!(), so the generated line can be the wider.
+        let escaped = format!("    // lab:todo {}\n", "\"".repeat(50));
+        assert!(
+            render(&escaped, Side::Skeleton)
+                .unwrap_err()
+                .message
+                .contains("113-column")
+        );
+    }
+
+    #[test]
+    fn a_hand_written_allow_is_refused_where_the_preamble_goes() {
+        let source = "// lab:replace\n// lab:with\n// #![allow(unused)]\n// lab:end\nfn f() {\n    // lab:todo Do it.\n    // lab:end\n}\n";
+        let e = render(source, Side::Skeleton).unwrap_err();
+        assert_eq!(e.line, 3);
+        assert!(e.message.contains("preamble"), "{}", e.message);
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn a_malformed_region_stops_generation_with_its_line() {
     assert_eq!(run.code, Some(1));
     assert!(
         run.stderr
-            .contains("src/lib.rs: line 10: this region has no // lab:end"),
+            .contains("src/lib.rs: line 5: this region has no // lab:end"),
         "{}",
         run.stderr
     );
@@ -81,6 +81,55 @@ fn a_malformed_region_stops_generation_with_its_line() {
         fixture
             .read(&format!("{EXERCISE}/src/lib.rs"))
             .contains("todo!(")
+    );
+}
+
+#[test]
+fn generation_turns_a_multi_line_todo_into_a_sentence_and_a_comment_under_the_preamble() {
+    let fixture = Fixture::copy("multi-line-todo");
+    // From scratch: nothing of the committed exercise's source survives into the new one.
+    std::fs::remove_file(fixture.path(&format!("{EXERCISE}/src/lib.rs"))).unwrap();
+    assert_eq!(fixture.lab(&["generate"]).code, Some(0));
+    assert_eq!(
+        fixture.read(&format!("{EXERCISE}/src/lib.rs")),
+        r#"//! Greets people: the exercise of the fixture that `lab`'s own tests generate and verify.
+// Until the todo!()s are written, some of what they will use is unused. Delete this line
+// once they are, and the compiler will point at anything you left unused.
+#![allow(dead_code, unused_imports, unused_variables)]
+
+/// The greeting for `name`.
+pub fn greet(name: &str) -> String {
+    // The name goes in as it is, between "Hello, " and "!".
+    todo!("Return \"Hello, <name>!\" for the given name.")
+}
+"#
+    );
+    // The solution carries no preamble of its own. (That this skeleton builds without a
+    // warning, the preamble keeping `name` quiet, is `a_pair_in_sync_verifies`.)
+    assert!(
+        !fixture
+            .read(&format!("{SOLUTION}/src/lib.rs"))
+            .contains("allow(")
+    );
+}
+
+#[test]
+fn a_todo_sentence_too_wide_for_one_line_stops_generation_with_its_line() {
+    let fixture = Fixture::copy("wide-todo");
+    fixture.edit(&format!("{SOLUTION}/src/lib.rs"), |s| {
+        s.replace(
+            "for the given name.",
+            "for the given name, with a comma after Hello and an exclamation mark at the end.",
+        )
+    });
+    let run = fixture.lab(&["generate"]);
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains(
+            "src/lib.rs: line 5: the lab:todo sentence makes a 120-column line; keep it within 100"
+        ),
+        "{}",
+        run.stderr
     );
 }
 

@@ -87,9 +87,10 @@ impl Client {
     /// Sends `request` to the node and waits at most `timeout` for its reply:
     /// `gen_server:call(Node, Request, Timeout)`.
     pub async fn call(&self, request: Request, timeout: Duration) -> Result<Value, CallError> {
-        todo!(
-            "Register the call in the pending table under a fresh correlation id (NodeDown if the link is down), send it as a CallFrame, and wait at most `timeout` for its reply, removing the call from the table if time runs out."
-        )
+        // Register it in the pending table first (NodeDown if the link is down), send it as a
+        // CallFrame, and wait at most `timeout`, removing the call from the table if time runs
+        // out.
+        todo!("Send the call under a fresh correlation id and wait for its reply.")
     }
 }
 
@@ -107,16 +108,14 @@ async fn read_replies(mut replies: LinkReceiver, pending: Arc<Mutex<Pending>>) {
 
 /// Hands `reply` to the caller waiting for it.
 fn deliver(pending: &mut Pending, reply: ReplyFrame) {
-    todo!(
-        "Take the caller waiting for reply.id out of the table and send it the reply; a reply nobody waits for any more (its call timed out) is dropped."
-    )
+    // A reply nobody waits for any more (its call timed out) is dropped.
+    todo!("Hand the reply to the caller waiting for reply.id, taking it out of the table.")
 }
 
 /// The link is gone: no reply will ever come for any call still waiting.
 fn fail_all(pending: &mut Pending) {
-    todo!(
-        "Mark the link down and fail every call still waiting with NodeDown, so no caller sits out its timeout."
-    )
+    // Failing them at once means no caller sits out its whole timeout.
+    todo!("Mark the link down and fail every call still waiting with NodeDown.")
 }
 
 /// The table's lock. A panic while holding it can only come from a bug in this file, and

@@ -17,9 +17,9 @@
 //!
 //! Pure like the tick detector: every method takes the time it is about, so a test can
 //! replay a recorded (or seeded) trace of heartbeats without waiting for a single one.
-// Until the todo!()s are written, `at` and `now` are unused. Delete this line once they
-// are, and the compiler will point at anything you left unused.
-#![allow(unused_variables)]
+// Until the todo!()s are written, some of what they will use is unused. Delete this line
+// once they are, and the compiler will point at anything you left unused.
+#![allow(dead_code, unused_imports, unused_variables)]
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -85,14 +85,6 @@ impl Intervals {
         self.samples.push_back(interval_ms);
     }
 
-    pub fn len(&self) -> usize {
-        self.samples.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.samples.is_empty()
-    }
-
     /// The mean interval, in milliseconds (0 for an empty window).
     pub fn mean(&self) -> f64 {
         if self.samples.is_empty() {
@@ -141,33 +133,25 @@ impl PhiDetector {
         }
     }
 
+    /// The settings it judges by (the node starts a fresh detector with the same ones).
     pub fn config(&self) -> &PhiConfig {
         &self.config
     }
 
-    /// The inter-arrival times the detector currently judges by.
-    pub fn intervals(&self) -> &Intervals {
-        &self.intervals
-    }
-
-    /// When the latest heartbeat arrived, if one has.
-    pub fn last_heartbeat(&self) -> Option<Instant> {
-        self.last_heartbeat
-    }
-
     /// A heartbeat arrived at `at` (never earlier than the previous one).
     pub fn heartbeat(&mut self, at: Instant) {
-        todo!(
-            "Record the heartbeat: if there was a previous one, push the time since it (in milliseconds, see `millis`) into the window of intervals; then remember `at` as the latest heartbeat."
-        )
+        // If there was a previous one, push the time since it (in milliseconds, see `millis`)
+        // into the window of intervals; then remember `at` as the latest heartbeat.
+        todo!("Record the heartbeat that arrived at `at`.")
     }
 
     /// How suspicious the silence is at `now`: 0 right after a heartbeat (and before the
     /// first one), growing without bound the longer the peer stays silent.
     pub fn phi(&self, now: Instant) -> f64 {
-        todo!(
-            "Return phi: 0 before the first heartbeat; otherwise compute the time since the latest heartbeat, the window's mean plus the acceptable pause, and its standard deviation (never below min_std_dev), all in milliseconds, and pass them to `phi_of`."
-        )
+        // 0 before the first heartbeat; otherwise pass `phi_of` the time since the latest
+        // heartbeat, the window's mean plus the acceptable pause, and its standard deviation
+        // (never below min_std_dev), all in milliseconds.
+        todo!("Return phi for the silence at `now`, computed by `phi_of`.")
     }
 
     /// Is phi at or above the threshold at `now`?

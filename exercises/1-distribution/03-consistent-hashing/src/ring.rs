@@ -86,9 +86,10 @@ impl Ring {
     /// `up` says which nodes the caller believes are up: Riak asks its node watcher; our
     /// nodes ask their list of recently failed peers.
     pub fn preflist(&self, key: &str, n: usize, up: impl Fn(&str) -> bool) -> Vec<PrefEntry> {
-        todo!(
-            "Walk the vnodes clockwise from the key's successor, once round at most, skipping nodes already seen: the first `n` distinct nodes are primaries and the later ones fallbacks; keep only nodes that are `up`, and stop when the list holds `n`."
-        )
+        // Start at the key's successor and go once round at most, skipping nodes already seen:
+        // the first `n` distinct nodes are primaries and the later ones fallbacks; keep only
+        // nodes that are `up`, and stop when the list holds `n`.
+        todo!("Walk the ring clockwise from the key: up to `n` nodes that are `up`.")
     }
 
     /// The physical nodes, sorted.
@@ -107,17 +108,17 @@ impl Ring {
     /// The index in `vnodes` of the first vnode whose token is at or after `point`; past the
     /// last token the circle wraps round to the first.
     fn successor(&self, point: u64) -> usize {
-        todo!(
-            "Return the index of the first vnode whose token is at or after `point`, or 0 when `point` is past the last token (the circle wraps); the vnodes are sorted, so binary-search them."
-        )
+        // 0 when `point` is past the last token (the circle wraps); the vnodes are sorted,
+        // so binary-search them.
+        todo!("Return the index of the first vnode whose token is at or after `point`.")
     }
 }
 
 /// Puts `per_node` vnodes of every node on the circle: `(token, node index)`, sorted by token.
 fn place_vnodes(nodes: &[String], per_node: usize) -> Vec<(u64, usize)> {
-    todo!(
-        "Give every node `per_node` vnodes, the i-th at the token hash(\"<node>#<i>\"), and return them all as (token, index of the node in `nodes`), sorted by token."
-    )
+    // The i-th vnode of a node sits at the token hash("<node>#<i>"); return each as
+    // (token, index of the node in `nodes`).
+    todo!("Give every node `per_node` vnodes and return them all, sorted by token.")
 }
 
 /// Where a key or a vnode sits on the circle: FNV-1a 64 over its bytes, then MurmurHash3's

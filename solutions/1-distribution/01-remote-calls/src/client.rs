@@ -9,12 +9,6 @@
 //! - when the link drops, every pending call fails at once with [`CallError::NodeDown`],
 //!   like the `'DOWN'` message of the monitor `gen_server:call` sets on the callee, instead
 //!   of each caller sitting out its whole timeout.
-// lab:replace
-// lab:with
-// // Until the todo!()s are written, some of what they will use is unused. Delete this line
-// // once they are, and the compiler will point at anything you left unused.
-// #![allow(dead_code, unused_imports, unused_variables)]
-// lab:end
 
 use std::collections::HashMap;
 use std::fmt;
@@ -90,7 +84,10 @@ impl Client {
     /// Sends `request` to the node and waits at most `timeout` for its reply:
     /// `gen_server:call(Node, Request, Timeout)`.
     pub async fn call(&self, request: Request, timeout: Duration) -> Result<Value, CallError> {
-        // lab:todo Register the call in the pending table under a fresh correlation id (NodeDown if the link is down), send it as a CallFrame, and wait at most `timeout` for its reply, removing the call from the table if time runs out.
+        // lab:todo Send the call under a fresh correlation id and wait for its reply.
+        // Register it in the pending table first (NodeDown if the link is down), send it as a
+        // CallFrame, and wait at most `timeout`, removing the call from the table if time runs
+        // out.
         let (id, reply) = {
             let mut pending = lock(&self.pending);
             if pending.down {
@@ -134,7 +131,8 @@ async fn read_replies(mut replies: LinkReceiver, pending: Arc<Mutex<Pending>>) {
 
 /// Hands `reply` to the caller waiting for it.
 fn deliver(pending: &mut Pending, reply: ReplyFrame) {
-    // lab:todo Take the caller waiting for reply.id out of the table and send it the reply; a reply nobody waits for any more (its call timed out) is dropped.
+    // lab:todo Hand the reply to the caller waiting for reply.id, taking it out of the table.
+    // A reply nobody waits for any more (its call timed out) is dropped.
     if let Some(caller) = pending.waiting.remove(&reply.id) {
         // The caller may have given up this very instant; then nobody needs the reply.
         let _ = caller.send(Ok(reply.reply));
@@ -146,7 +144,8 @@ fn deliver(pending: &mut Pending, reply: ReplyFrame) {
 
 /// The link is gone: no reply will ever come for any call still waiting.
 fn fail_all(pending: &mut Pending) {
-    // lab:todo Mark the link down and fail every call still waiting with NodeDown, so no caller sits out its timeout.
+    // lab:todo Mark the link down and fail every call still waiting with NodeDown.
+    // Failing them at once means no caller sits out its whole timeout.
     pending.down = true;
     for (_, caller) in pending.waiting.drain() {
         let _ = caller.send(Err(CallError::NodeDown));

@@ -28,7 +28,7 @@ pub enum Verdict {
 }
 
 /// One peer's tick detector. Pure: it never reads a clock, its caller ticks it.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct TickDetector {
     /// Set by [`TickDetector::heard`] when anything arrives from the peer; the next tick
     /// reads and clears it.
@@ -36,6 +36,13 @@ pub struct TickDetector {
     /// Tick intervals in a row in which nothing arrived. Shown in the node's cluster view,
     /// so an instructor can watch it climb towards [`SILENT_TICKS_FOR_DOWN`].
     silent_ticks: u32,
+}
+
+/// The same as [`TickDetector::new`]: no detector starts with the peer unheard from.
+impl Default for TickDetector {
+    fn default() -> TickDetector {
+        TickDetector::new()
+    }
 }
 
 impl TickDetector {
@@ -61,7 +68,10 @@ impl TickDetector {
     /// Called once per tick interval (every T/4): closes the interval that just ended and
     /// says whether the peer is up or down.
     pub fn tick(&mut self) -> Verdict {
-        // lab:todo Close the tick interval that just ended: if anything was heard from the peer during it, the peer is Up and the count of silent intervals starts again from zero; otherwise count one more silent interval, and after SILENT_TICKS_FOR_DOWN of them in a row the peer is Down.
+        // lab:todo Close the tick interval that just ended and say whether the peer is up.
+        // If anything was heard from the peer during it, the peer is Up and the count of
+        // silent intervals starts again from zero; otherwise count one more silent interval,
+        // and after SILENT_TICKS_FOR_DOWN of them in a row the peer is Down.
         if std::mem::take(&mut self.heard_since_tick) {
             self.silent_ticks = 0;
         } else {

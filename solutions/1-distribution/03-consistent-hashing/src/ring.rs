@@ -19,12 +19,6 @@
 //! Every node builds the ring by itself from the names of the nodes, and all must agree, so
 //! placement depends only on those names and on [`hash`], a fixed function. Never std's
 //! `RandomState` (`HashMap`'s hasher): it is seeded differently in every process.
-// lab:replace
-// lab:with
-// // Until the todo!()s are written, some of what they will use is unused. Delete this line
-// // once they are, and the compiler will point at anything you left unused.
-// #![allow(dead_code, unused_imports, unused_variables)]
-// lab:end
 
 /// The vnodes per node of the lab's nodes. With tokens placed at random, a node's share of
 /// the keys is off by about 1 / sqrt(vnodes) (2% here), so it takes this many for up to 8
@@ -89,7 +83,10 @@ impl Ring {
     /// `up` says which nodes the caller believes are up: Riak asks its node watcher; our
     /// nodes ask their list of recently failed peers.
     pub fn preflist(&self, key: &str, n: usize, up: impl Fn(&str) -> bool) -> Vec<PrefEntry> {
-        // lab:todo Walk the vnodes clockwise from the key's successor, once round at most, skipping nodes already seen: the first `n` distinct nodes are primaries and the later ones fallbacks; keep only nodes that are `up`, and stop when the list holds `n`.
+        // lab:todo Walk the ring clockwise from the key: up to `n` nodes that are `up`.
+        // Start at the key's successor and go once round at most, skipping nodes already seen:
+        // the first `n` distinct nodes are primaries and the later ones fallbacks; keep only
+        // nodes that are `up`, and stop when the list holds `n`.
         let start = self.successor(hash(key));
         let mut seen = vec![false; self.nodes.len()];
         let mut distinct = 0;
@@ -137,7 +134,9 @@ impl Ring {
     /// The index in `vnodes` of the first vnode whose token is at or after `point`; past the
     /// last token the circle wraps round to the first.
     fn successor(&self, point: u64) -> usize {
-        // lab:todo Return the index of the first vnode whose token is at or after `point`, or 0 when `point` is past the last token (the circle wraps); the vnodes are sorted, so binary-search them.
+        // lab:todo Return the index of the first vnode whose token is at or after `point`.
+        // 0 when `point` is past the last token (the circle wraps); the vnodes are sorted,
+        // so binary-search them.
         self.vnodes.partition_point(|&(token, _)| token < point) % self.vnodes.len()
         // lab:end
     }
@@ -145,7 +144,9 @@ impl Ring {
 
 /// Puts `per_node` vnodes of every node on the circle: `(token, node index)`, sorted by token.
 fn place_vnodes(nodes: &[String], per_node: usize) -> Vec<(u64, usize)> {
-    // lab:todo Give every node `per_node` vnodes, the i-th at the token hash("<node>#<i>"), and return them all as (token, index of the node in `nodes`), sorted by token.
+    // lab:todo Give every node `per_node` vnodes and return them all, sorted by token.
+    // The i-th vnode of a node sits at the token hash("<node>#<i>"); return each as
+    // (token, index of the node in `nodes`).
     let mut vnodes = Vec::with_capacity(nodes.len() * per_node);
     for (index, node) in nodes.iter().enumerate() {
         for i in 0..per_node {
