@@ -12,7 +12,9 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use harness::compose::{ComposeCluster, Fault, LinkFault};
+use harness::compose::ComposeCluster;
+use harness::deployment::Deployment;
+use harness::fault::{Fault, Hit};
 
 fn main() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker-compose.yml");
@@ -78,13 +80,20 @@ fn main() {
         "SIGTERM ends a node cleanly"
     );
 
-    let latency = Fault::Link {
+    let latency = Fault::Latency {
+        latency: Duration::from_millis(100),
+        jitter: Duration::ZERO,
+    };
+    let link = Hit::Link {
         from: "n1".into(),
         to: "n2".into(),
-        fault: LinkFault::Latency,
     };
-    let err = cluster.apply(&latency).unwrap_err().to_string();
+    let err = Deployment::apply(&cluster, &latency, &link).unwrap_err();
     assert!(err.contains("--target local"), "{err}");
+    assert!(
+        cluster.refusal(&latency, &link).is_some(),
+        "refused before a run, too"
+    );
 
     drop(cluster);
     let label = format!("label=com.docker.compose.project={project}");

@@ -74,6 +74,74 @@ pub struct CheckResult {
     pub unit: String,
     /// One or two sentences: what was counted, and the first offender if there is one.
     pub detail: String,
+    /// Up to [`MAX_OFFENDERS`] operations that make a failed check fail, so a person can go
+    /// straight to them (and, once [`crate::report::explain`] ran, to their node's log).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offenders: Vec<Offender>,
+}
+
+/// How many offending operations a check names.
+pub const MAX_OFFENDERS: usize = 5;
+
+/// An operation a check holds against the run: which, where, when and how it ended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Offender {
+    /// The operation's id in `history.jsonl`.
+    pub op: u64,
+    /// `add w17 to c3`, `read c3`, `GET /health`.
+    pub what: String,
+    pub node: String,
+    /// Seconds since the run's start.
+    pub invoked_s: f64,
+    pub completed_s: Option<f64>,
+    /// `ok`, `fail: http_503`, `unknown: timeout`, `never ended`.
+    pub outcome: String,
+    /// What is wrong with it: `missing from the final read of c3`.
+    pub why: String,
+    /// The node's log lines around the operation's time (filled by the report).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub log: Vec<String>,
+}
+
+impl Offender {
+    /// `op`, held against the run for `why`.
+    pub fn of(op: &Operation, why: impl Into<String>) -> Offender {
+        let what = match &op.action {
+            Action::Add { key, item } => format!("add {item} to {key}"),
+            Action::Read { key } => format!("read {key}"),
+            Action::Request { name } => name.clone(),
+        };
+        let outcome = match &op.end {
+            None => "never ended".to_string(),
+            Some(end) => match &end.outcome {
+                Completion::Ok(_) => "ok".to_string(),
+                Completion::Fail(why) => format!("fail: {why}"),
+                Completion::Unknown(why) => format!("unknown: {why}"),
+            },
+        };
+        Offender {
+            op: op.id,
+            what,
+            node: op.node.clone(),
+            invoked_s: op.invoked.as_secs_f64(),
+            completed_s: op.end.as_ref().map(|e| e.at.as_secs_f64()),
+            outcome,
+            why: why.into(),
+            log: Vec::new(),
+        }
+    }
+
+    /// One line: `op 412 add w412 to c3 on n1, sent 2.481 s, ok at 2.483 s: missing from ...`.
+    pub fn line(&self) -> String {
+        let done = match self.completed_s {
+            Some(t) => format!("{} at {t:.3} s", self.outcome),
+            None => self.outcome.clone(),
+        };
+        format!(
+            "op {} {} on {}, sent {:.3} s, {done}: {}",
+            self.op, self.what, self.node, self.invoked_s, self.why
+        )
+    }
 }
 
 impl CheckResult {
@@ -86,7 +154,14 @@ impl CheckResult {
             bound,
             unit: String::new(),
             detail: String::new(),
+            offenders: Vec::new(),
         }
+    }
+
+    /// Names the offending operations, at most [`MAX_OFFENDERS`] of them.
+    pub fn offenders(mut self, offenders: impl IntoIterator<Item = Offender>) -> Self {
+        self.offenders = offenders.into_iter().take(MAX_OFFENDERS).collect();
+        self
     }
 
     fn unit(mut self, unit: &str) -> Self {
@@ -122,6 +197,7 @@ impl Checker for NoLostAcks {
         let ops = history.operations();
         let mut acked = 0;
         let mut lost: Vec<(&str, &str, &str)> = Vec::new();
+        let mut offenders = Vec::new();
         // Not a failure of this check, but worth a line: a `fail` promised the add did not
         // happen, so finding it stored means some node answered "no" after applying it.
         let mut failed_but_stored = 0;
@@ -135,6 +211,14 @@ impl Checker for NoLostAcks {
                     acked += 1;
                     if !stored {
                         lost.push((key, item, &op.node));
+                        if offenders.len() < MAX_OFFENDERS {
+                            let why = if finals.contains_key(key) {
+                                format!("acknowledged, missing from the final read of {key}")
+                            } else {
+                                format!("acknowledged, and {key} could not be read at the end")
+                            };
+                            offenders.push(Offender::of(op, why));
+                        }
                     }
                 }
                 Some(end) if matches!(end.outcome, Completion::Fail(_)) && stored => {
@@ -165,6 +249,7 @@ impl Checker for NoLostAcks {
         )
         .unit("adds")
         .detail(detail)
+        .offenders(offenders)
     }
 }
 
@@ -180,22 +265,39 @@ impl Checker for Duplicates {
         "duplicates".into()
     }
 
-    fn check(&self, _: &History, finals: &FinalReads) -> CheckResult {
+    fn check(&self, history: &History, finals: &FinalReads) -> CheckResult {
         let mut extra = 0u64;
         let mut first: Option<(&str, &str, usize)> = None;
+        let mut doubled: Vec<(&str, &str, usize)> = Vec::new();
         for (key, items) in finals {
             let mut counts: HashMap<&str, usize> = HashMap::new();
             for item in items {
                 *counts.entry(item).or_default() += 1;
             }
+            let mut seen = HashSet::new();
             for item in items {
                 let n = counts[item.as_str()];
                 if n > 1 && first.is_none() {
                     first = Some((key, item, n));
                 }
+                if n > 1 && seen.insert(item.as_str()) {
+                    doubled.push((key, item, n));
+                }
             }
             extra += counts.values().map(|&n| n as u64 - 1).sum::<u64>();
         }
+        // The adds behind the first doubled items (an item is its add's request id).
+        let ops = if doubled.is_empty() {
+            Vec::new()
+        } else {
+            history.operations()
+        };
+        let offenders = doubled.iter().take(MAX_OFFENDERS).filter_map(|(key, item, n)| {
+            ops.iter()
+                .find(|op| matches!(&op.action, Action::Add { key: k, item: i } if k == key && i == item))
+                .map(|op| Offender::of(op, format!("stored {n} times in {key}")))
+        });
+        let offenders: Vec<Offender> = offenders.collect();
         let mut detail = format!("{extra} extra copies in {} carts", finals.len());
         if let Some((key, item, n)) = first {
             detail += &format!("; first: item {item} is {n} times in cart {key}");
@@ -203,6 +305,7 @@ impl Checker for Duplicates {
         CheckResult::new(self.name(), extra as f64, Bound::AtMost, self.max as f64)
             .unit("copies")
             .detail(detail)
+            .offenders(offenders)
     }
 }
 
@@ -235,6 +338,7 @@ impl Checker for StaleReads {
         let mut reads = 0;
         let mut stale = 0;
         let mut first = None;
+        let mut offenders = Vec::new();
         for op in &ops {
             let (Action::Read { key }, Some(items)) = (&op.action, op.items_read()) else {
                 continue;
@@ -245,9 +349,16 @@ impl Checker for StaleReads {
                 let n = list.partition_point(|(at, _)| *at < op.invoked);
                 &list[..n]
             });
-            if let Some((_, missing)) = before.iter().find(|(_, item)| !seen.contains(item)) {
+            if let Some((acked, missing)) = before.iter().find(|(_, item)| !seen.contains(item)) {
                 stale += 1;
                 first.get_or_insert((op, *missing));
+                if offenders.len() < MAX_OFFENDERS {
+                    let why = format!(
+                        "missed {missing}, acknowledged at {:.3} s, before this read",
+                        acked.as_secs_f64()
+                    );
+                    offenders.push(Offender::of(op, why));
+                }
             }
         }
         let mut detail = format!("{stale} of {reads} reads missed an acknowledged add");
@@ -262,6 +373,7 @@ impl Checker for StaleReads {
         CheckResult::new(self.name(), stale as f64, Bound::AtMost, self.max as f64)
             .unit("reads")
             .detail(detail)
+            .offenders(offenders)
     }
 }
 
@@ -299,15 +411,24 @@ impl Checker for Availability {
         let Some((share, w, ok, n)) = worst else {
             return no_operations(name, self.min, Bound::AtLeast, "");
         };
+        let offenders = windows[&w].iter().filter(|op| !op.is_ok()).map(|op| {
+            Offender::of(
+                op,
+                format!("did not succeed in window {}", window_label(w, self.window)),
+            )
+        });
+        let offenders: Vec<Offender> = offenders.take(MAX_OFFENDERS).collect();
         let detail = format!(
             "worst window {}: {ok} of {n} operations succeeded ({} windows{})",
             window_label(w, self.window),
             windows.len(),
             excluded_note(&self.exclude)
         );
+        let passed = share >= self.min;
         CheckResult::new(name, share, Bound::AtLeast, self.min)
             .unit("")
             .detail(detail)
+            .offenders(if passed { Vec::new() } else { offenders })
     }
 }
 
@@ -352,6 +473,22 @@ impl Checker for LatencyPercentiles {
         let Some((latency, w, n)) = worst else {
             return no_operations(name, max_ms, Bound::AtMost, "ms");
         };
+        let mut slowest: Vec<&&Operation> = windows[&w]
+            .iter()
+            .filter(|op| op.latency().is_some())
+            .collect();
+        slowest.sort_by_key(|op| std::cmp::Reverse(op.latency()));
+        let offenders: Vec<Offender> = slowest
+            .into_iter()
+            .take(MAX_OFFENDERS)
+            .map(|op| {
+                let waited = op.latency().map(millis).unwrap_or_default();
+                Offender::of(
+                    op,
+                    format!("waited {waited:.1} ms, among the slowest of its window"),
+                )
+            })
+            .collect();
         let detail = format!(
             "worst window {}: p{} of {n} operations is {:.1} ms ({} windows{})",
             window_label(w, self.window),
@@ -360,9 +497,11 @@ impl Checker for LatencyPercentiles {
             windows.len(),
             excluded_note(&self.exclude)
         );
+        let passed = millis(latency) <= max_ms;
         CheckResult::new(name, millis(latency), Bound::AtMost, max_ms)
             .unit("ms")
             .detail(detail)
+            .offenders(if passed { Vec::new() } else { offenders })
     }
 }
 

@@ -32,6 +32,7 @@ use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use crate::deployment::NodeState;
 use crate::proxy::Proxy;
 use crate::reaper;
 
@@ -521,16 +522,16 @@ impl Cluster {
             .map(|r| r.child.id())
     }
 
-    /// `up`, `paused` or `down` (killed, stopped, or exited by itself).
-    pub fn state(&self, id: &str) -> &'static str {
+    /// Up, paused or down (killed, stopped, or exited by itself).
+    pub fn state(&self, id: &str) -> NodeState {
         let mut nodes = self.lock_nodes();
         let Some(running) = nodes.get_mut(id).and_then(|n| n.process.as_mut()) else {
-            return "down";
+            return NodeState::Down;
         };
         match running.child.try_wait() {
-            Ok(None) if running.paused => "paused",
-            Ok(None) => "up",
-            _ => "down",
+            Ok(None) if running.paused => NodeState::Paused,
+            Ok(None) => NodeState::Up,
+            _ => NodeState::Down,
         }
     }
 

@@ -3,22 +3,11 @@
 //! [`ComposeCluster`] drives the cluster that the top-level `docker-compose.yml` describes
 //! (nodes `n1`..`n3` of the image `scripts/build-image.sh` builds) through the docker CLI, with
 //! the same verbs as [`crate::Cluster`], so a scenario runs against either target and only the
-//! way a fault is applied differs:
+//! way a fault is applied differs.
 //!
-//! | fault     | local processes ([`crate::Cluster`]) | containers (this module)                 |
-//! |-----------|--------------------------------------|------------------------------------------|
-//! | kill      | SIGKILL to the node's process group  | `docker kill` (SIGKILL)                  |
-//! | pause     | SIGSTOP: sockets stay open           | `docker pause`: the cgroup freezer, same |
-//! | resume    | SIGCONT                              | `docker unpause`                         |
-//! | restart   | kill, start again, wait for ready    | kill, `docker start`, wait for healthy   |
-//! | stop      | SIGTERM, 5 s, then SIGKILL           | `docker stop -t 5`                       |
-//! | isolate   | cut every proxy to and from the node | `docker network disconnect`              |
-//! | heal      | heal every proxy                     | `docker network connect --alias <id>`    |
-//! | partition | any grouping                         | one node against the rest only           |
-//!
-//! What containers cannot express is refused before a run starts, with the reason: see
-//! [`refusal`] and [`refuse`]. Containers talk to each other directly over a Docker network,
-//! with no proxy in between, so there is nothing to delay, lose or cut one way.
+//! Which fault becomes which docker command, and which faults containers cannot make (and
+//! why, said before a run starts), is the fault vocabulary's: [`crate::fault::containers`].
+//! Here are the verbs themselves, and [`ComposeCluster::perform`] for one planned step.
 //!
 //! Two differences a scenario author should know:
 //! - An isolated container loses its published port too (Docker removes the forwarding with
@@ -34,19 +23,20 @@
 //!
 //! ```no_run
 //! # fn main() -> Result<(), harness::ClusterError> {
-//! use harness::compose::{ComposeCluster, Fault};
+//! use harness::compose::ComposeCluster;
+//! use harness::fault::{Fault, Hit, containers};
 //! let cluster = ComposeCluster::builder("docker-compose.yml").project("lab").start()?;
 //! cluster.kill("n2")?;
 //! cluster.restart("n2")?;
 //! cluster.isolate("n3")?;
 //! cluster.heal()?;
-//! // What a scenario runner does before it starts the clock:
-//! harness::compose::refuse(&[Fault::Kill("n1".into())], &cluster.ids())?;
+//! // What a scenario runner does before it starts the clock: plan, or refuse with the reason.
+//! let steps = containers::plan(&Fault::Kill, &Hit::Nodes(vec!["n1".into()]), &cluster.ids());
+//! assert!(steps.is_ok());
 //! # Ok(()) }
 //! ```
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -59,6 +49,8 @@ use serde::Deserialize;
 
 use crate::ClusterError;
 use crate::cluster::{find_panic, tail};
+use crate::deployment::NodeState;
+use crate::fault::containers::Step;
 
 /// Lines of log shown in diagnostics, as for local clusters.
 const TAIL_LINES: usize = 20;
@@ -71,164 +63,6 @@ const COMPOSE_TIMEOUT: Duration = Duration::from_secs(180);
 const PROJECT_LABEL: &str = "com.docker.compose.project";
 const SERVICE_LABEL: &str = "com.docker.compose.service";
 const ONEOFF_LABEL: &str = "com.docker.compose.oneoff";
-
-/// A fault from the harness's vocabulary, as a scenario names it: what [`refusal`] judges and
-/// [`ComposeCluster::apply`] performs.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Fault {
-    Kill(String),
-    Pause(String),
-    Resume(String),
-    Restart(String),
-    Stop(String),
-    /// Cut the node off from every other node, both ways.
-    Isolate(String),
-    /// End every isolation.
-    Heal,
-    /// Groups that cannot reach each other; every node in exactly one group.
-    Partition(Vec<Vec<String>>),
-    /// Cut two nodes apart, both ways, leaving their other links alone.
-    Cut(String, String),
-    /// A fault on one proxy of the local cluster: the connections `from` opens to `to`
-    /// (`from` is `client` for a client link).
-    Link {
-        from: String,
-        to: String,
-        fault: LinkFault,
-    },
-}
-
-/// The faults [`crate::Proxy`] puts on one link.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LinkFault {
-    /// A one-way cut.
-    Cut,
-    Latency,
-    Blackhole,
-    Bandwidth,
-    Loss,
-    DropResponse,
-    Reset,
-}
-
-impl fmt::Display for Fault {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Fault::Kill(id) => write!(f, "kill {id}"),
-            Fault::Pause(id) => write!(f, "pause {id}"),
-            Fault::Resume(id) => write!(f, "resume {id}"),
-            Fault::Restart(id) => write!(f, "restart {id}"),
-            Fault::Stop(id) => write!(f, "stop {id}"),
-            Fault::Isolate(id) => write!(f, "isolate {id}"),
-            Fault::Heal => write!(f, "heal"),
-            Fault::Partition(groups) => {
-                let groups: Vec<String> = groups
-                    .iter()
-                    .map(|g| format!("[{}]", g.join(", ")))
-                    .collect();
-                write!(f, "partition {}", groups.join(" "))
-            }
-            Fault::Cut(a, b) => write!(f, "cut {a} from {b}"),
-            Fault::Link { from, to, fault } => write!(f, "{} on {from}->{to}", fault.name()),
-        }
-    }
-}
-
-impl LinkFault {
-    fn name(self) -> &'static str {
-        match self {
-            LinkFault::Cut => "one-way cut",
-            LinkFault::Latency => "latency",
-            LinkFault::Blackhole => "blackhole",
-            LinkFault::Bandwidth => "bandwidth limit",
-            LinkFault::Loss => "loss",
-            LinkFault::DropResponse => "drop_response",
-            LinkFault::Reset => "reset",
-        }
-    }
-
-    /// Why a Docker network cannot do this.
-    fn why_not(self) -> &'static str {
-        match self {
-            LinkFault::Cut => "a container is on a Docker network both ways or not at all",
-            LinkFault::Latency | LinkFault::Bandwidth => {
-                "Docker has no per-link delay or rate limit (tc netem would need root and tools a \
-                 scratch image lacks)"
-            }
-            LinkFault::Blackhole => {
-                "holding bytes on an open connection needs a proxy in the path (the nearest on \
-                 containers is pause, which hangs the whole node)"
-            }
-            LinkFault::Loss | LinkFault::DropResponse | LinkFault::Reset => {
-                "losing or resetting single connections needs a proxy in the path"
-            }
-        }
-    }
-}
-
-/// Why `fault` cannot run on containers, or `None` if it can. `nodes` are the cluster's ids.
-pub fn refusal(fault: &Fault, nodes: &[String]) -> Option<String> {
-    let local = "run this scenario with --target local";
-    match fault {
-        Fault::Link { fault: kind, .. } => Some(format!(
-            "{fault}: containers talk directly, with no proxy between them, and {}; {local}",
-            kind.why_not()
-        )),
-        Fault::Cut(a, b) if nodes.len() > 2 => Some(format!(
-            "{fault}: a container is either on the network or off it, so it cannot lose {b} and \
-             keep the others; isolate {a} instead (cuts it from every node and from clients), \
-             or {local}"
-        )),
-        Fault::Cut(..) => None,
-        Fault::Partition(groups) => match lonely_node(groups, nodes) {
-            Ok(_) => None,
-            Err(why) => Some(format!("{fault}: {why}")),
-        },
-        _ => None,
-    }
-}
-
-/// Fails with every refused fault's reason, for a scenario runner to call before the run.
-pub fn refuse(faults: &[Fault], nodes: &[String]) -> Result<(), ClusterError> {
-    let reasons: Vec<String> = faults.iter().filter_map(|f| refusal(f, nodes)).collect();
-    if reasons.is_empty() {
-        Ok(())
-    } else {
-        Err(ClusterError::BadRequest(format!(
-            "cannot run on containers: {}",
-            reasons.join("; ")
-        )))
-    }
-}
-
-/// The one node a partition cuts off from the rest: the only partition a Docker network can
-/// make, by disconnecting that node.
-fn lonely_node<'a>(groups: &'a [Vec<String>], nodes: &[String]) -> Result<&'a str, String> {
-    let mut seen: Vec<&str> = Vec::new();
-    for id in groups.iter().flatten() {
-        if !nodes.contains(id) {
-            return Err(format!("no node {id:?}; nodes are {}", nodes.join(", ")));
-        }
-        if seen.contains(&id.as_str()) {
-            return Err(format!("names {id} twice; each node belongs to one group"));
-        }
-        seen.push(id);
-    }
-    if let Some(missing) = nodes.iter().find(|id| !seen.contains(&id.as_str())) {
-        return Err(format!("leaves {missing} out; put every node in a group"));
-    }
-    let groups: Vec<&Vec<String>> = groups.iter().filter(|g| !g.is_empty()).collect();
-    match groups.as_slice() {
-        [a, _] if a.len() == 1 => Ok(&a[0]),
-        [_, b] if b.len() == 1 => Ok(&b[0]),
-        _ => Err(
-            "containers can only cut one node off from the rest (by disconnecting it \
-                  from the network); other partitions need the harness's proxies: run this \
-                  scenario with --target local"
-                .into(),
-        ),
-    }
-}
 
 /// How to reach a compose cluster; see [`ComposeCluster::builder`].
 #[derive(Debug, Clone)]
@@ -554,7 +388,7 @@ impl ComposeCluster {
             .iter()
             .map(|g| g.iter().map(|id| id.to_string()).collect())
             .collect();
-        let lonely = lonely_node(&groups, &self.ids)
+        let lonely = crate::fault::containers::lonely_node(&groups, &self.ids)
             .map_err(|why| ClusterError::BadRequest(format!("partition: {why}")))?;
         self.isolate(lonely)
     }
@@ -571,39 +405,26 @@ impl ComposeCluster {
         Ok(())
     }
 
-    /// Performs `fault`, or refuses it with the reason (see [`refusal`]).
-    pub fn apply(&self, fault: &Fault) -> Result<(), ClusterError> {
-        if let Some(why) = refusal(fault, &self.ids) {
-            return Err(ClusterError::BadRequest(why));
-        }
-        match fault {
-            Fault::Kill(id) => self.kill(id),
-            Fault::Pause(id) => self.pause(id),
-            Fault::Resume(id) => self.resume(id),
-            Fault::Restart(id) => self.restart(id),
-            Fault::Stop(id) => self.stop(id).map(|_| ()),
-            Fault::Isolate(id) => self.isolate(id),
-            Fault::Heal => self.heal(),
-            Fault::Partition(groups) => {
-                let groups: Vec<Vec<&str>> = groups
-                    .iter()
-                    .map(|g| g.iter().map(String::as_str).collect())
-                    .collect();
-                let groups: Vec<&[&str]> = groups.iter().map(Vec::as_slice).collect();
-                self.partition(&groups)
-            }
-            // Refused above unless the cluster is these two nodes: then it is a partition.
-            Fault::Cut(a, _) => self.isolate(a),
-            Fault::Link { .. } => unreachable!("refused above"),
+    /// Performs one docker step (see [`crate::fault::containers::plan`], which turns a fault
+    /// into steps or says why containers cannot do it).
+    pub fn perform(&self, step: &Step) -> Result<(), ClusterError> {
+        match step {
+            Step::Kill(id) => self.kill(id),
+            Step::Pause(id) => self.pause(id),
+            Step::Resume(id) => self.resume(id),
+            Step::Restart(id) => self.restart(id),
+            Step::Stop(id) => self.stop(id).map(|_| ()),
+            Step::Isolate(id) => self.isolate(id),
+            Step::Heal => self.heal(),
         }
     }
 
-    /// `up`, `paused` or `down`, as for a local cluster.
-    pub fn state(&self, id: &str) -> &'static str {
+    /// Up, paused or down, as for a local cluster.
+    pub fn state(&self, id: &str) -> NodeState {
         match self.inspect(id) {
-            Ok(c) if c.state.running && c.state.paused => "paused",
-            Ok(c) if c.state.running => "up",
-            _ => "down",
+            Ok(c) if c.state.running && c.state.paused => NodeState::Paused,
+            Ok(c) if c.state.running => NodeState::Up,
+            _ => NodeState::Down,
         }
     }
 
@@ -1132,120 +953,6 @@ struct Binding {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn nodes() -> Vec<String> {
-        ["n1", "n2", "n3"].map(String::from).to_vec()
-    }
-
-    fn groups(gs: &[&[&str]]) -> Vec<Vec<String>> {
-        gs.iter()
-            .map(|g| g.iter().map(|s| s.to_string()).collect())
-            .collect()
-    }
-
-    #[test]
-    fn process_faults_and_isolation_run_on_containers() {
-        for fault in [
-            Fault::Kill("n1".into()),
-            Fault::Pause("n2".into()),
-            Fault::Resume("n2".into()),
-            Fault::Restart("n1".into()),
-            Fault::Stop("n3".into()),
-            Fault::Isolate("n3".into()),
-            Fault::Heal,
-            Fault::Partition(groups(&[&["n1", "n2"], &["n3"]])),
-            Fault::Partition(groups(&[&["n2"], &["n1", "n3"]])),
-        ] {
-            assert_eq!(refusal(&fault, &nodes()), None, "{fault} was refused");
-        }
-        assert!(refuse(&[Fault::Kill("n1".into()), Fault::Heal], &nodes()).is_ok());
-    }
-
-    #[test]
-    fn link_faults_are_refused_with_the_reason_and_what_to_do() {
-        for (kind, says) in [
-            (LinkFault::Latency, "delay"),
-            (LinkFault::Bandwidth, "rate limit"),
-            (LinkFault::Cut, "both ways or not at all"),
-            (LinkFault::Loss, "proxy"),
-            (LinkFault::DropResponse, "proxy"),
-            (LinkFault::Blackhole, "pause"),
-            (LinkFault::Reset, "proxy"),
-        ] {
-            let fault = Fault::Link {
-                from: "n1".into(),
-                to: "n2".into(),
-                fault: kind,
-            };
-            let why = refusal(&fault, &nodes()).unwrap_or_else(|| panic!("{fault} accepted"));
-            assert!(why.contains(says), "{fault}: {why:?} should say {says:?}");
-            assert!(why.contains("n1->n2"), "{why}");
-            assert!(why.contains("--target local"), "{why}");
-        }
-        let client = Fault::Link {
-            from: "client".into(),
-            to: "n1".into(),
-            fault: LinkFault::Latency,
-        };
-        assert!(refusal(&client, &nodes()).is_some());
-    }
-
-    #[test]
-    fn only_one_node_against_the_rest_is_a_partition_containers_can_make() {
-        for (gs, says) in [
-            (
-                groups(&[&["n1"], &["n2"], &["n3"]]),
-                "only cut one node off",
-            ),
-            (groups(&[&["n1", "n2"], &["n3", "n4"]]), "no node \"n4\""),
-            (groups(&[&["n1", "n2"], &["n2", "n3"]]), "names n2 twice"),
-            (groups(&[&["n1"], &["n2"]]), "leaves n3 out"),
-        ] {
-            let fault = Fault::Partition(gs);
-            let why = refusal(&fault, &nodes()).unwrap_or_else(|| panic!("{fault} accepted"));
-            assert!(why.contains(says), "{fault}: {why:?} should say {says:?}");
-        }
-        let five: Vec<String> = (1..=5).map(|i| format!("n{i}")).collect();
-        let two_and_three = Fault::Partition(groups(&[&["n1", "n2"], &["n3", "n4", "n5"]]));
-        assert!(
-            refusal(&two_and_three, &five)
-                .unwrap()
-                .contains("--target local")
-        );
-        assert_eq!(
-            lonely_node(&groups(&[&["n1", "n3"], &["n2"]]), &nodes()),
-            Ok("n2")
-        );
-    }
-
-    #[test]
-    fn a_cut_between_two_nodes_is_refused_unless_they_are_the_whole_cluster() {
-        let cut = Fault::Cut("n1".into(), "n2".into());
-        let why = refusal(&cut, &nodes()).expect("refused in a 3-node cluster");
-        assert!(why.contains("isolate n1 instead"), "{why}");
-        assert_eq!(refusal(&cut, &["n1".into(), "n2".into()]), None);
-    }
-
-    #[test]
-    fn refuse_names_every_refused_fault_in_one_line() {
-        let faults = [
-            Fault::Kill("n1".into()),
-            Fault::Link {
-                from: "n1".into(),
-                to: "n2".into(),
-                fault: LinkFault::Latency,
-            },
-            Fault::Partition(groups(&[&["n1"], &["n2"], &["n3"]])),
-        ];
-        let err = refuse(&faults, &nodes()).unwrap_err().to_string();
-        assert!(
-            err.starts_with("cannot run on containers: latency on n1->n2"),
-            "{err}"
-        );
-        assert!(err.contains("partition [n1] [n2] [n3]"), "{err}");
-        assert!(!err.contains("kill"), "{err}");
-        assert_eq!(err.lines().count(), 1, "{err}");
-    }
 
     #[test]
     fn ids_sort_naturally() {

@@ -11,9 +11,16 @@
 //! - [`history`]: every operation as invoke, then ok / fail / unknown.
 //! - [`check`]: checkers over a history: lost acknowledged writes, duplicates, stale reads,
 //!   availability and latency per window.
-//! - [`report`]: a run's directory: verdict.json, history.jsonl, report.html with plots.
-//! - [`scenario`]: a cluster, a workload, a fault schedule and checks, as a TOML file.
-//! - [`compose`]: the same fault vocabulary on a docker-compose cluster.
+//! - [`fault`]: faults as values: what a fault does, whom it targets, how it is applied
+//!   locally and on containers (or why not), what undoes it, how a report labels it.
+//! - [`deployment`]: where a run's nodes live (local processes or containers) behind one
+//!   trait, and [`deployment::NodeState`].
+//! - [`report`]: a run's directory: verdict.json, history.jsonl, report.html with plots, and
+//!   verdicts that name the offending operations beside their node's log lines.
+//! - [`scenario`]: a cluster, a workload, a fault schedule and checks, as a TOML file; a run
+//!   whose faults touched nothing is inconclusive.
+//! - [`compose`]: the docker-compose cluster: the container verbs.
+//! - [`props`]: the lab's proptest configuration and `for_all!`.
 //! - [`duration`]: times as people write them (`250ms`, `4s`), one parser for every file and flag.
 //!
 //! - [`block_on`]: runs a test's async body on its own runtime, failed if it gets stuck.
@@ -40,7 +47,9 @@ pub use proxy::{Proxy, ProxyStats};
 
 pub mod check;
 pub mod compose;
+pub mod deployment;
 pub mod duration;
+pub mod fault;
 pub mod history;
 pub mod load;
 pub mod props;

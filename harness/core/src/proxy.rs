@@ -23,18 +23,20 @@
 //! | [`latency`](Proxy::latency) | each chunk delayed by latency + uniform[0, jitter], never reordered | same |
 //! | [`bandwidth`](Proxy::bandwidth) | each direction paced to the rate | same |
 //! | [`loss`](Proxy::loss) | untouched | with probability p, blackholed for life |
-//! | [`drop_response`](Proxy::drop_response) | untouched | with probability p, reset when the first reply byte would be delivered |
+//! | [`drop_response`](Proxy::drop_response) | each reply, with probability p: the client reset when its first byte would be delivered | same |
 //! | [`reset`](Proxy::reset) | reset (RST) both sides now | untouched |
 //! | upstream `None` | untouched | reset at once |
 //!
 //! Closes pass through promptly: a FIN is delivered after the bytes sent before it, an RST
 //! (or any socket error) resets the other side at once, or as soon as a cut or blackhole lifts.
-//! TCP cannot lose a single byte without breaking the stream, so loss is per connection.
+//! TCP cannot lose a single byte without breaking the stream, so loss is per connection; a lost
+//! reply is per request and reply (the first bytes back after the client sent), so it reaches
+//! a client that keeps its connections alive as much as one that opens a new one each time.
 
 use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -102,8 +104,9 @@ struct LinkFaults {
     jitter: Duration,
     /// Bytes per second, per direction, per connection.
     bandwidth: Option<u64>,
-    /// Read when a connection is accepted, so they only ever touch new connections.
+    /// Read when a connection is accepted, so it only ever touches new connections.
     loss: f64,
+    /// Read at the start of each reply, so it touches open connections too.
     drop_response: f64,
     /// Bumped by [`Proxy::reset`]: a connection accepted under an older epoch resets itself.
     resets: u64,
@@ -135,8 +138,8 @@ struct Link {
 struct Fate {
     /// Blackholed for life by `loss`.
     lost: bool,
-    /// Reset on its first reply byte by `drop_response`.
-    drop_response: bool,
+    /// Seeds the connection's `drop_response` choices, one per reply.
+    reply_seed: u64,
     /// The reset epoch it was born in.
     resets: u64,
     /// Seeds of the two directions' jitter, drawn from the link's rng so a run replays.
@@ -254,9 +257,9 @@ impl Proxy {
         self.modify(|f| f.loss = probability(p));
     }
 
-    /// Each new connection, with probability `p` (seeded): the request passes, and when the
-    /// first reply bytes would reach the client, the client is reset (RST) instead and the
-    /// upstream connection closed. The request was applied, the reply lost. `p` is clamped to
+    /// Each reply, with probability `p` (seeded per connection), on open and new connections:
+    /// the request passes, and when the first reply bytes would reach the client, the client
+    /// is reset (RST) instead and the upstream connection closed. The request was applied, the reply lost. `p` is clamped to
     /// [0, 1]; NaN counts as 0.
     pub fn drop_response(&self, p: f64) {
         self.modify(|f| f.drop_response = probability(p));
@@ -337,7 +340,7 @@ impl Link {
         let mut rng = self.rng.lock().unwrap();
         let fate = Fate {
             lost: rng.random_bool(faults.loss),
-            drop_response: rng.random_bool(faults.drop_response),
+            reply_seed: rng.random(),
             resets: faults.resets,
             jitter_seeds: [rng.random(), rng.random()],
             _open: OpenGuard(self.clone()),
@@ -453,22 +456,41 @@ async fn pump(
     let (to_upstream, from_client) = mpsc::channel(QUEUE_CHUNKS);
     let (to_client, from_upstream) = mpsc::channel(QUEUE_CHUNKS);
     let [seed_up, seed_down] = fate.jitter_seeds;
+    // Set when the client sends; the next bytes back begin a reply, which `drop_response`
+    // may lose. One choice per request and reply, on new and kept-alive connections alike.
+    let asked = AtomicBool::new(false);
+    let replies = Replies {
+        asked: &asked,
+        rng: StdRng::seed_from_u64(fate.reply_seed),
+    };
     tokio::try_join!(
-        read(client, to_upstream, link.faults.subscribe(), seed_up),
+        read(
+            client,
+            to_upstream,
+            link.faults.subscribe(),
+            seed_up,
+            Some(&asked)
+        ),
         write(
             upstream,
             from_client,
             link.faults.subscribe(),
             fate.lost,
-            false
+            None
         ),
-        read(upstream, to_client, link.faults.subscribe(), seed_down),
+        read(
+            upstream,
+            to_client,
+            link.faults.subscribe(),
+            seed_down,
+            None
+        ),
         write(
             client,
             from_upstream,
             link.faults.subscribe(),
             fate.lost,
-            fate.drop_response
+            Some(replies)
         ),
     )?;
     Ok(())
@@ -481,6 +503,7 @@ async fn read(
     queue: mpsc::Sender<Chunk>,
     faults: watch::Receiver<LinkFaults>,
     jitter_seed: u64,
+    asked: Option<&AtomicBool>,
 ) -> Result<(), End> {
     // Seeded lazily: most links never see jitter.
     let mut jitter: Option<StdRng> = None;
@@ -503,6 +526,9 @@ async fn read(
             Some(Instant::now() + f.latency + extra)
         };
         let fin = bytes.is_empty();
+        if let (Some(asked), false) = (asked, fin) {
+            asked.store(true, Ordering::Relaxed);
+        }
         room.send(Chunk { due, bytes });
         if fin {
             return Ok(());
@@ -510,13 +536,21 @@ async fn read(
     }
 }
 
-/// Delivers the queue's chunks to `dst` under the link's current faults.
+/// The client side of a connection's replies, for `drop_response`.
+struct Replies<'a> {
+    /// The client sent something since the last reply began.
+    asked: &'a AtomicBool,
+    rng: StdRng,
+}
+
+/// Delivers the queue's chunks to `dst` under the link's current faults. `replies` is given
+/// for the direction that carries replies to the client.
 async fn write(
     dst: &TcpStream,
     mut queue: mpsc::Receiver<Chunk>,
     mut faults: watch::Receiver<LinkFaults>,
     lost: bool,
-    drop_response: bool,
+    mut replies: Option<Replies<'_>>,
 ) -> Result<(), End> {
     // When the bandwidth limit lets the next byte go.
     let mut paced_until: Option<Instant> = None;
@@ -538,6 +572,11 @@ async fn write(
         if lost {
             continue;
         }
+        // The first bytes of a reply: lose this one with the link's current probability.
+        let drop_response = replies.as_mut().is_some_and(|r| {
+            let p = faults.borrow().drop_response;
+            r.asked.swap(false, Ordering::Relaxed) && p > 0.0 && r.rng.random_bool(p)
+        });
         let mut rest = &chunk.bytes[..];
         while !rest.is_empty() {
             let f = until(&mut faults, |f| !f.cut).await;

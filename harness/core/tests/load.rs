@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use harness::check::{self, Availability, Checker, FinalReads, LatencyPercentiles};
 use harness::history::{Action, History};
 use harness::load::{Load, LoadReport, Mode, Operation, Outcome, Schedule, Shot};
-use harness::report::{self, Fault, Run};
+use harness::report::{self, Run, Span};
 
 #[path = "support/target.rs"]
 mod target;
@@ -130,7 +130,7 @@ async fn a_stall_shows_in_the_open_loop_tail_and_hides_from_a_closed_loop() {
     );
 
     let dir = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("load-stall-report");
-    let faults = [Fault::from((
+    let faults = [Span::from((
         "server stalls",
         stall_window.start,
         stall_window.end,
@@ -144,6 +144,7 @@ async fn a_stall_shows_in_the_open_loop_tail_and_hides_from_a_closed_loop() {
             history: &history,
             checks: &results,
             faults: &faults,
+            inconclusive: None,
         },
     )
     .unwrap();

@@ -105,6 +105,119 @@ fn a_store_that_acknowledges_before_writing_fails_with_lost_writes() {
         outcome.seed,
         outcome.table
     );
+    // The verdict explains itself: the lost adds by operation, cart and time, in the table
+    // and in verdict.json, beside the node's log lines.
+    let check = outcome
+        .checks
+        .iter()
+        .find(|c| c.name.contains("lost"))
+        .unwrap();
+    assert!(
+        !check.offenders.is_empty() && check.offenders.len() <= 5,
+        "up to five lost adds are named: {check:#?}"
+    );
+    for offender in &check.offenders {
+        assert!(offender.what.starts_with("add w"), "{offender:?}");
+        assert!(
+            offender.what.contains(" to c"),
+            "names the cart: {offender:?}"
+        );
+        assert_eq!(offender.node, "n1");
+        assert_eq!(offender.outcome, "ok", "an acknowledged add: {offender:?}");
+        assert!(
+            offender.invoked_s > 0.0 && offender.completed_s.is_some(),
+            "{offender:?}"
+        );
+        assert!(
+            outcome
+                .table
+                .contains(&format!("op {} {}", offender.op, offender.what)),
+            "the terminal names it:\n{}",
+            outcome.table
+        );
+    }
+    assert!(
+        check.offenders.iter().any(|o| !o.log.is_empty()),
+        "the node's log lines around the lost adds are attached: {check:#?}"
+    );
+    let verdict = std::fs::read_to_string(outcome.dir.join("verdict.json")).unwrap();
+    assert!(verdict.contains("\"offenders\""), "{verdict}");
+    let _ = std::fs::remove_dir_all(&outcome.dir);
+}
+
+#[test]
+fn a_fault_on_a_node_no_request_reaches_is_inconclusive_not_a_pass() {
+    let text = r#"name = "idle-fault"
+description = "n2 killed while every client talks to n1"
+duration = "3s"
+recover = "500ms"
+[cluster]
+binary = "test-node"
+nodes = 2
+[workload]
+get = "/health"
+rate = 50
+timeout = "500ms"
+nodes = ["n1"]
+[[faults]]
+at = "1s"
+fault = "kill"
+target = "n2"
+[[faults]]
+at = "2s"
+fault = "restart"
+target = "n2"
+[[checks]]
+check = "availability"
+min = 0.9
+"#;
+    let scenario = Scenario::parse(Path::new("idle-fault.toml"), text).unwrap();
+    let outcome = play(&scenario, "idle-fault", &[]);
+    assert!(
+        outcome.checks.iter().all(|c| c.passed),
+        "n1 answered throughout:\n{}",
+        outcome.table
+    );
+    let why = outcome.inconclusive.as_deref().unwrap_or_else(|| {
+        panic!(
+            "a fault that touched nothing proves nothing:\n{}",
+            outcome.table
+        )
+    });
+    assert!(
+        why.contains("kill n2") && why.contains("nothing was sent to n2"),
+        "{why}"
+    );
+    assert!(!outcome.passed, "inconclusive is not a pass");
+    assert!(
+        outcome.table.starts_with("INCONCLUSIVE"),
+        "{}",
+        outcome.table
+    );
+    let _ = std::fs::remove_dir_all(&outcome.dir);
+}
+
+#[test]
+fn lost_replies_and_a_one_way_cut_lose_nothing_acknowledged() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios/lost-replies.toml");
+    let scenario = Scenario::load(&path).expect("the shipped scenario is valid");
+    let outcome = play(&scenario, "lost-replies", &[]);
+    assert!(outcome.passed, "seed {}:\n{}", outcome.seed, outcome.table);
+    assert!(
+        outcome.load.unknown > 0,
+        "some replies were really lost (unknown outcomes): {:?}",
+        outcome.load
+    );
+    let labels: Vec<&str> = outcome.faults.iter().map(|f| f.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        ["drop_response 30% client->n1", "cut n1->n2"],
+        "both faults, labelled as scheduled, ended by the clear"
+    );
+    for span in &outcome.faults {
+        let end = span.end.as_secs_f64();
+        assert!((5.0..5.5).contains(&end), "cleared at 5 s: {span:?}");
+    }
     let _ = std::fs::remove_dir_all(&outcome.dir);
 }
 
@@ -170,6 +283,35 @@ fn bad_scenarios_are_rejected_with_the_line_and_the_reason() {
         reason.contains("colour"),
         "unknown keys are named: {reason}"
     );
+    let (line, reason) = invalid(&format!(
+        "{HEAD}[[faults]]\nat = \"1s\"\nfault = \"cut\"\nfrom = \"n1\"\nto = \"n9\"\n"
+    ));
+    assert_eq!(line, 12, "{reason}");
+    assert!(reason.contains("no node \"n9\""), "{reason}");
+
+    let (line, reason) = invalid(&format!(
+        "{HEAD}[[faults]]\nat = \"1s\"\nfault = \"partition\"\ngroups = [[\"n1\"], [\"n2\"]]\n"
+    ));
+    assert_eq!(line, 11, "{reason}");
+    assert!(reason.contains("n3 is in no group"), "{reason}");
+
+    let (_, reason) = invalid(&format!(
+        "{HEAD}[[faults]]\nat = \"1s\"\nfault = \"loss\"\ntarget = \"n1\"\np = 2.0\n"
+    ));
+    assert!(reason.contains("at most 1"), "{reason}");
+
+    let (_, reason) = invalid(&HEAD.replace("binary = \"test-node\"", "binary = \"../../bin/sh\""));
+    assert!(reason.contains("not a path"), "{reason}");
+
+    let (_, reason) = invalid(&format!("{HEAD}timeout = \"0ms\"\n"));
+    assert!(
+        reason.contains("more than 0"),
+        "a zero timeout is refused: {reason}"
+    );
+
+    let (_, reason) = invalid(&format!("{HEAD}nodes = [\"n4\"]\n"));
+    assert!(reason.contains("no node \"n4\""), "{reason}");
+
     let shipped = kill_restart();
     assert_eq!(shipped.faults.len(), 4);
     assert_eq!(shipped.duration, Duration::from_secs(8));

@@ -21,6 +21,7 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
 use harness::Cluster;
+use harness::deployment::NodeState;
 use harness::scenario::NodeRef;
 use serde::Deserialize;
 use serde_json::json;
@@ -306,7 +307,7 @@ impl<'a> Watch<'a> {
         for id in &ids {
             let state = self.cluster.state(id);
             match self.views.get(id) {
-                Some(seen) if state == "up" => {
+                Some(seen) if state == NodeState::Up => {
                     for peer in ids.iter().filter(|p| *p != id) {
                         let cell = seen.view.peers.get(peer).map_or("?".into(), |p| {
                             let phi = p.phi.map_or("inf".into(), |phi| {
@@ -333,7 +334,7 @@ impl<'a> Watch<'a> {
         self.cluster.check_alive().map_err(|e| e.to_string())?;
         let mut asks = tokio::task::JoinSet::new();
         for id in self.cluster.ids() {
-            if self.cluster.state(&id) != "up" {
+            if self.cluster.state(&id) != NodeState::Up {
                 self.views.remove(&id);
                 continue;
             }

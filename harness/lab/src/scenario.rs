@@ -3,7 +3,8 @@
 //! Scenario files live in `harness/core/scenarios/` and in `scenarios/` of each solution crate.
 //! `run` builds the node binary the scenario names (the solution's, or the attendee's with
 //! `--impl exercise`), plays the scenario, prints the table and the report's path, and exits
-//! 0 when every check passed, 1 when one failed, 2 when the run itself broke.
+//! 0 when every check passed, 1 when one failed, 2 when the run itself broke (or the file is
+//! wrong), and 3 when it was inconclusive: the checks passed but a fault touched no operation.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -236,17 +237,36 @@ fn play(root: &Path, args: RunArgs) -> ExitCode {
             Ok(outcome) => {
                 println!("{}", outcome.table);
                 if !outcome.passed {
+                    let word = if outcome.inconclusive.is_some() && all_checks_passed(&outcome) {
+                        "INCONCLUSIVE"
+                    } else {
+                        "FAILED"
+                    };
                     println!(
-                        "FAILED with seed {seed}; replay: cargo lab scenario run {} --seed {seed}",
+                        "{word} with seed {seed}; replay: cargo lab scenario run {} --seed {seed}",
                         args.scenario
                     );
-                    return ExitCode::from(1);
+                    return exit_code(&outcome);
                 }
             }
             Err(e) => return fail(&format!("the run broke (seed {seed}): {e}")),
         }
     }
     ExitCode::SUCCESS
+}
+
+/// Exit codes of a run: 0 pass, 1 a check failed, 3 inconclusive (the checks passed but a
+/// fault touched no operation, so the run proves nothing). 2 is a usage error or a broken run.
+pub(crate) fn exit_code(outcome: &scenario::RunOutcome) -> ExitCode {
+    match (outcome.passed, all_checks_passed(outcome)) {
+        (true, _) => ExitCode::SUCCESS,
+        (false, false) => ExitCode::from(1),
+        (false, true) => ExitCode::from(3),
+    }
+}
+
+fn all_checks_passed(outcome: &scenario::RunOutcome) -> bool {
+    outcome.checks.iter().all(|c| c.passed)
 }
 
 pub(crate) fn default_out(root: &Path, name: &str, seed: u64) -> PathBuf {
@@ -306,7 +326,7 @@ fn on_containers(root: &Path, scenario: &Scenario, args: &RunArgs, seed: u64) ->
     }
     let bin = match &scenario.cluster.node {
         NodeRef::Binary(bin) => bin.clone(),
-        NodeRef::Exercise(name) => format!("{name}-solution"),
+        NodeRef::Exercise(name) => format!("{name}-solution"), // the image holds solutions
     };
     println!(
         "scenario {} (seed {seed}) on containers: {}\n  bringing up {} containers of {bin} ...",
@@ -339,11 +359,7 @@ fn on_containers(root: &Path, scenario: &Scenario, args: &RunArgs, seed: u64) ->
     match result {
         Ok(outcome) => {
             println!("{}", outcome.table);
-            if outcome.passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            exit_code(&outcome)
         }
         Err(e) => fail(&format!("the run broke (seed {seed}): {e}")),
     }

@@ -1,0 +1,377 @@
+//! Playing a scenario, Jepsen style: start, drive the load while the fault schedule fires,
+//! heal and recover, read every cart, check, explain, report.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+use super::{CheckSpec, Observer, Scenario, ScenarioError, coverage, live, workload};
+use crate::check::{
+    self, Availability, CheckResult, Checker, Duplicates, FinalReads, LatencyPercentiles,
+    NoLostAcks, StaleReads,
+};
+use crate::cluster::Cluster;
+use crate::deployment::Deployment;
+use crate::fault::{self, Fault, Hit, Picks};
+use crate::history::History;
+use crate::load::{self, Load, Schedule};
+use crate::report::{self, Span};
+
+/// How to run a scenario.
+#[derive(Clone)]
+pub struct RunOptions {
+    /// The node binary.
+    pub bin: PathBuf,
+    /// Replaces the file's seed.
+    pub seed: Option<u64>,
+    /// Where the report goes (created).
+    pub out: PathBuf,
+    /// Extra node flags after the file's own (a test uses this to break a node on purpose).
+    pub extra_args: Vec<String>,
+    /// Who watches the run (a progress bar, a demo).
+    pub observer: Option<Arc<dyn Observer>>,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    /// Every check passed and the run was conclusive.
+    pub passed: bool,
+    pub seed: u64,
+    pub checks: Vec<CheckResult>,
+    /// The terminal table.
+    pub table: String,
+    /// The report directory.
+    pub dir: PathBuf,
+    pub load: load::Summary,
+    pub faults: Vec<Span>,
+    /// Why the run proves nothing although its checks passed (no fault touched an
+    /// operation); `None` for a conclusive run. `passed` is false when this is set.
+    pub inconclusive: Option<String>,
+}
+
+/// Plays `scenario` on a local cluster and writes its report.
+pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome, ScenarioError> {
+    let broke = |what: &str, e: &dyn fmt::Display| ScenarioError::Run(format!("{what}: {e}"));
+    let seed = options.seed.unwrap_or(scenario.seed);
+    let cluster = Cluster::builder(&options.bin)
+        .nodes(scenario.cluster.nodes)
+        .args(
+            scenario
+                .cluster
+                .args
+                .iter()
+                .chain(&options.extra_args)
+                .cloned(),
+        )
+        .seed(seed)
+        .start()
+        .map_err(|e| broke("the cluster did not start", &e))?;
+    run_on(&cluster, scenario, seed, options)
+}
+
+/// Plays `scenario` on any deployment.
+pub fn run_on(
+    deployment: &dyn Deployment,
+    scenario: &Scenario,
+    seed: u64,
+    options: &RunOptions,
+) -> Result<RunOutcome, ScenarioError> {
+    let broke = |what: &str, e: &dyn fmt::Display| ScenarioError::Run(format!("{what}: {e}"));
+    std::fs::create_dir_all(&options.out).map_err(|e| broke("cannot create the report dir", &e))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| broke("cannot start a runtime", &e))?;
+    let ids = deployment.ids();
+    if ids.len() != scenario.cluster.nodes {
+        return Err(ScenarioError::Refused(format!(
+            "{} asks for {} node(s); this cluster has {} ({})",
+            scenario.path.display(),
+            scenario.cluster.nodes,
+            ids.len(),
+            ids.join(", ")
+        )));
+    }
+    let picks = Picks::draw(&ids, seed);
+    let hits: Vec<Hit> = scenario
+        .faults
+        .iter()
+        .map(|f| f.target.resolve(&f.fault, &picks))
+        .collect();
+    let refused: Vec<String> = scenario
+        .faults
+        .iter()
+        .zip(&hits)
+        .filter_map(|(f, hit)| {
+            deployment
+                .refusal(&f.fault, hit)
+                .map(|why| format!("line {}: {why}", f.line))
+        })
+        .collect();
+    if !refused.is_empty() {
+        return Err(ScenarioError::Refused(format!(
+            "cannot run {} here: {}",
+            scenario.path.display(),
+            refused.join("; ")
+        )));
+    }
+    let addrs: Vec<(String, SocketAddr)> = scenario
+        .workload
+        .nodes
+        .iter()
+        .map(|id| (id.clone(), deployment.addr(id)))
+        .collect();
+    let http = reqwest::Client::builder()
+        .timeout(scenario.workload.timeout)
+        .no_proxy()
+        .build()
+        .map_err(|e| broke("cannot build an HTTP client", &e))?;
+
+    let start = Instant::now();
+    let wall_start = SystemTime::now();
+    let history = History::starting_at(start);
+    let workload = workload::Traffic {
+        http: http.clone(),
+        addrs: addrs.clone(),
+        history: history.clone(),
+        get: scenario.workload.get.clone(),
+        carts: scenario.workload.carts,
+        read_share: scenario.workload.read_share,
+        seed,
+    };
+    let load = Load::new(
+        Schedule::Constant {
+            rate: scenario.workload.rate,
+        },
+        scenario.duration,
+    )
+    .timeout(scenario.workload.timeout + Duration::from_millis(500))
+    .starting_at(start);
+    let progress = load.progress();
+
+    // The fault schedule runs on its own thread: faults block (a restart waits for the ready
+    // line) and must never delay the load's dispatcher.
+    let (load_report, fault_log) = std::thread::scope(|s| {
+        let schedule = s.spawn(|| {
+            let mut log = Vec::new();
+            for (scheduled, hit) in scenario.faults.iter().zip(&hits) {
+                if let Some(wait) = (start + scheduled.at).checked_duration_since(Instant::now()) {
+                    std::thread::sleep(wait);
+                }
+                let at = start.elapsed();
+                if let Some(observer) = &options.observer {
+                    let label = fault::label(&scheduled.fault, hit);
+                    observer.fault(at, &label, scheduled.say.as_deref());
+                }
+                if let Err(e) = deployment.apply(&scheduled.fault, hit) {
+                    eprintln!(
+                        "fault {} at line {} failed: {e}",
+                        scheduled.fault.name(),
+                        scheduled.line
+                    );
+                }
+                // A fault that ends another (restart, resume, heal) ends it once it is done:
+                // a restarted node serves only after its ready line.
+                let at = if scheduled.fault.only_ends() {
+                    start.elapsed()
+                } else {
+                    at
+                };
+                log.push((at, scheduled.fault.clone(), hit.clone()));
+            }
+            log
+        });
+        if let Some(observer) = options.observer.clone() {
+            let (progress, history) = (progress.clone(), history.clone());
+            let total = scenario.duration;
+            s.spawn(move || {
+                let mut last = Duration::ZERO;
+                while start.elapsed() < total {
+                    std::thread::sleep(Duration::from_secs(1));
+                    let now = start.elapsed().min(total);
+                    observer.second(&live::live(
+                        deployment,
+                        &history,
+                        &progress,
+                        last..now,
+                        total,
+                    ));
+                    last = now;
+                }
+            });
+        }
+        let report = runtime.block_on(load.run(workload));
+        (report, schedule.join().unwrap_or_default())
+    });
+    let load_report = load_report.map_err(|e| broke("the load could not run", &e))?;
+    let load_end = start.elapsed();
+
+    // Heal, recover, settle, then read every cart.
+    let phase = |what: &str| {
+        if let Some(observer) = &options.observer {
+            observer.phase(what);
+        }
+    };
+    phase("healing every fault, restarting every node");
+    deployment
+        .recover()
+        .map_err(|e| broke("could not bring the cluster back", &e))?;
+    std::thread::sleep(scenario.recover);
+    phase("reading every cart, then checking");
+    let finals = match scenario.workload.get {
+        Some(_) => FinalReads::new(),
+        None => runtime.block_on(workload::final_reads(
+            &http,
+            &addrs,
+            scenario.workload.carts,
+        )),
+    };
+
+    let faults = spans(&fault_log, load_end);
+    let checks = build_checks(scenario, &faults);
+    let mut results = check::run_all(&checks, &history, &finals);
+    deployment.collect_logs(&options.out);
+    report::explain::attach_logs(&mut results, &options.out, wall_start, &faults);
+    let inconclusive = coverage::untouched(&faults, &history.operations());
+    let title = format!("{}: {}", scenario.name, scenario.description);
+    let run = report::Run {
+        title: &title,
+        seed: Some(seed),
+        load: &load_report,
+        history: &history,
+        checks: &results,
+        faults: &faults,
+        inconclusive: inconclusive.clone(),
+    };
+    let table =
+        report::write(&options.out, &run).map_err(|e| broke("cannot write the report", &e))?;
+    let passed = inconclusive.is_none() && results.iter().all(|r| r.passed);
+    Ok(RunOutcome {
+        passed,
+        seed,
+        checks: results,
+        table,
+        dir: options.out.clone(),
+        load: load_report.summary(),
+        faults,
+        inconclusive,
+    })
+}
+
+/// Turns the fault log into spans for the report and the checks: a kill lasts until that
+/// node's restart, a pause until its resume, a network fault until what undoes it (see
+/// [`Fault::undoes`]); a one-shot fault (reset) is an instant; anything still open ends with
+/// the load phase.
+fn spans(log: &[(Duration, Fault, Hit)], end: Duration) -> Vec<Span> {
+    let mut open: Vec<(Duration, &Fault, &Hit)> = Vec::new();
+    let mut done = Vec::new();
+    let span = |start: Duration, fault: &Fault, hit: &Hit, end: Duration| Span {
+        label: fault::label(fault, hit),
+        start,
+        end,
+        nodes: hit.nodes(),
+    };
+    for (at, fault, hit) in log {
+        let (closed, still): (Vec<_>, Vec<_>) = open
+            .drain(..)
+            .partition(|(_, opened, opened_hit)| fault.undoes(opened, opened_hit, hit));
+        open = still;
+        done.extend(
+            closed
+                .into_iter()
+                .map(|(start, opened, opened_hit)| span(start, opened, opened_hit, *at)),
+        );
+        if fault.is_instant() {
+            done.push(span(*at, fault, hit, *at));
+        } else if !fault.only_ends() {
+            open.push((*at, fault, hit));
+        }
+    }
+    done.extend(
+        open.into_iter()
+            .map(|(start, fault, hit)| span(start, fault, hit, end)),
+    );
+    done.sort_by_key(|f| f.start);
+    done
+}
+
+/// Refuses, before anything starts, a scenario that containers cannot play: a cluster size
+/// other than `ids.len()`, or a fault only the proxies can make. Every reason, in one line.
+pub fn refuse_on_containers(scenario: &Scenario, ids: &[String], seed: u64) -> Result<(), String> {
+    if scenario.cluster.nodes != ids.len() {
+        return Err(format!(
+            "{} asks for {} node(s); the compose cluster has {} ({}); run it with --target local",
+            scenario.path.display(),
+            scenario.cluster.nodes,
+            ids.len(),
+            ids.join(", ")
+        ));
+    }
+    let picks = Picks::draw(ids, seed);
+    let reasons: Vec<String> = scenario
+        .faults
+        .iter()
+        .filter_map(|f| {
+            let hit = f.target.resolve(&f.fault, &picks);
+            fault::containers::plan(&f.fault, &hit, ids).err()
+        })
+        .collect();
+    if reasons.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("cannot run on containers: {}", reasons.join("; ")))
+    }
+}
+
+/// The scenario's checks as checkers. `outside_faults` leaves out every operation that could
+/// overlap a fault: those sent while it lasts, and those sent up to one request timeout before
+/// it began (still in flight when it struck).
+fn build_checks(scenario: &Scenario, faults: &[Span]) -> Vec<Box<dyn Checker>> {
+    let reach = scenario.workload.timeout;
+    let excluded = |outside: bool| -> Vec<Range<Duration>> {
+        if outside {
+            faults
+                .iter()
+                .map(|f| f.start.saturating_sub(reach)..f.end)
+                .collect()
+        } else {
+            Vec::new()
+        }
+    };
+    scenario
+        .checks
+        .iter()
+        .map(|spec| -> Box<dyn Checker> {
+            match spec {
+                CheckSpec::NoLostAcks => Box::new(NoLostAcks),
+                CheckSpec::Duplicates { max } => Box::new(Duplicates { max: *max }),
+                CheckSpec::StaleReads { max } => Box::new(StaleReads { max: *max }),
+                CheckSpec::Availability {
+                    min,
+                    window,
+                    outside_faults,
+                } => Box::new(Availability {
+                    window: *window,
+                    min: *min,
+                    exclude: excluded(*outside_faults),
+                }),
+                CheckSpec::Latency {
+                    p,
+                    max,
+                    window,
+                    outside_faults,
+                } => Box::new(LatencyPercentiles {
+                    window: *window,
+                    p: *p,
+                    max: *max,
+                    exclude: excluded(*outside_faults),
+                }),
+            }
+        })
+        .collect()
+}
