@@ -7,7 +7,9 @@
 //!
 //! Which fault becomes which docker command, and which faults containers cannot make (and
 //! why, said before a run starts), is the fault vocabulary's: [`crate::fault::containers`].
-//! Here are the verbs themselves, and [`ComposeCluster::perform`] for one planned step.
+//! Here are the verbs themselves, and [`ComposeCluster::perform`] for one planned step; the
+//! docker CLI runner (every command with a time budget) is in `docker`, what `docker inspect`
+//! says about a container in `inspect`.
 //!
 //! Two differences a scenario author should know:
 //! - An isolated container loses its published port too (Docker removes the forwarding with
@@ -42,24 +44,21 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
-use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
-
-use serde::Deserialize;
 
 use crate::ClusterError;
 use crate::cluster::{find_panic, tail};
+
+mod docker;
+mod inspect;
+
 use crate::deployment::NodeState;
 use crate::fault::containers::Step;
+use docker::{COMPOSE_TIMEOUT, compose_command, docker, run};
+use inspect::{Container, describe, published_addr};
 
 /// Lines of log shown in diagnostics, as for local clusters.
 const TAIL_LINES: usize = 20;
-/// Budget for one docker command (kill, inspect, connect): the engine answers these in well
-/// under a second; a minute means it is stuck, and a scenario must not hang on it.
-const DOCKER_TIMEOUT: Duration = Duration::from_secs(60);
-/// Budget for `up` and `down`, which create and remove networks, volumes and containers.
-const COMPOSE_TIMEOUT: Duration = Duration::from_secs(180);
-
 const PROJECT_LABEL: &str = "com.docker.compose.project";
 const SERVICE_LABEL: &str = "com.docker.compose.service";
 const ONEOFF_LABEL: &str = "com.docker.compose.oneoff";
@@ -734,88 +733,6 @@ fn check_project(name: &str) -> Result<(), ClusterError> {
     }
 }
 
-/// `LAB_COMPOSE` if set (e.g. `docker compose`), else `docker-compose` (Debian's 1.29) if it
-/// runs, else the `docker compose` v2 plugin.
-fn compose_command() -> Result<Vec<String>, ClusterError> {
-    if let Ok(chosen) = std::env::var("LAB_COMPOSE") {
-        let words: Vec<String> = chosen.split_whitespace().map(String::from).collect();
-        if !words.is_empty() {
-            return Ok(words);
-        }
-    }
-    for candidate in [vec!["docker-compose"], vec!["docker", "compose"]] {
-        let candidate: Vec<String> = candidate.into_iter().map(String::from).collect();
-        if run(&candidate, &["version".into()], &[], DOCKER_TIMEOUT).is_ok() {
-            return Ok(candidate);
-        }
-    }
-    Err(ClusterError::Io(
-        "neither docker-compose nor `docker compose` runs here; install one (Debian: apt install \
-         docker-compose)"
-            .into(),
-    ))
-}
-
-fn docker(args: &[&str]) -> Result<String, ClusterError> {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    run(&["docker".to_string()], &args, &[], DOCKER_TIMEOUT)
-}
-
-/// Runs `program` (one or more words) with `args` and returns its standard output. A failure
-/// names the command and gives docker's own last line of complaint; a command that hangs past
-/// `timeout` is killed, so a stuck engine cannot hang a scenario.
-fn run(
-    program: &[String],
-    args: &[String],
-    env: &[(String, String)],
-    timeout: Duration,
-) -> Result<String, ClusterError> {
-    let shown = format!("{} {}", program.join(" "), args.join(" "));
-    let child = Command::new(&program[0])
-        .args(&program[1..])
-        .args(args)
-        .envs(env.iter().map(|(k, v)| (k, v)))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .map_err(|e| {
-            ClusterError::Io(format!(
-                "cannot run {}: {e}; is Docker installed?",
-                program[0]
-            ))
-        })?;
-    let pid = child.id() as i32;
-    let (tx, rx) = mpsc::channel();
-    // Waiting on another thread drains both pipes while this one keeps the clock.
-    std::thread::spawn(move || {
-        let _ = tx.send(child.wait_with_output());
-    });
-    let output = match rx.recv_timeout(timeout) {
-        Ok(output) => output.map_err(|e| ClusterError::Io(format!("`{shown}`: {e}")))?,
-        Err(_) => {
-            // SAFETY: kill has no memory-safety preconditions; the child is not reaped yet,
-            // so its pid cannot have been reused.
-            unsafe { libc::kill(pid, libc::SIGKILL) };
-            return Err(ClusterError::Io(format!(
-                "`{shown}` did not finish within {timeout:?}; is the Docker engine stuck? \
-                 (try: docker info)"
-            )));
-        }
-    };
-    if output.status.success() {
-        return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
-    }
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    let why = stderr
-        .lines()
-        .rev()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("no message")
-        .trim();
-    Err(ClusterError::Io(format!("`{shown}` failed: {why}")))
-}
-
 /// `<LAB_RUNS_DIR or tmp/lab-runs>/compose-<project>-<time>-<pid>`, like a local cluster's.
 fn new_run_dir(project: &str) -> Result<PathBuf, ClusterError> {
     let parent = std::env::var_os("LAB_RUNS_DIR")
@@ -842,114 +759,6 @@ fn natural_key(id: &str) -> (String, u64) {
     (head.to_string(), number.parse().unwrap_or(0))
 }
 
-/// The node's port as published on the host: the configured binding, which survives a stop
-/// and an isolation, or the one Docker chose if the compose file left the host port open.
-fn published_addr(c: &Container, id: &str) -> Result<SocketAddr, ClusterError> {
-    let configured = c.host_config.port_bindings.as_ref();
-    let actual = c.network_settings.ports.as_ref();
-    let pick = |ports: Option<&Ports>| {
-        ports?
-            .iter()
-            .filter(|(port, _)| port.ends_with("/tcp"))
-            .flat_map(|(_, bindings)| bindings.iter().flatten())
-            .find(|b| !matches!(b.host_port.as_str(), "" | "0"))
-            .map(|b| {
-                let ip = if b.host_ip.is_empty() || b.host_ip == "0.0.0.0" {
-                    "127.0.0.1"
-                } else {
-                    &b.host_ip
-                };
-                format!("{ip}:{}", b.host_port)
-            })
-    };
-    let addr = pick(configured).or_else(|| pick(actual)).ok_or_else(|| {
-        ClusterError::BadRequest(format!(
-            "{id} publishes no port; the compose file must publish the node's port on \
-             127.0.0.1 (ports: [\"127.0.0.1:4001:4000\"])"
-        ))
-    })?;
-    addr.parse()
-        .map_err(|e| ClusterError::Io(format!("{id}: published address {addr:?}: {e}")))
-}
-
-fn describe(c: &Container, connected: bool) -> String {
-    let mut state = c.state.status.clone();
-    if !c.state.running {
-        state.push_str(&format!(", exit code {}", c.state.exit_code));
-    } else {
-        state.push_str(&format!(", {}", c.health()));
-    }
-    if !connected {
-        state.push_str(", isolated");
-    }
-    state
-}
-
-type Ports = BTreeMap<String, Option<Vec<Binding>>>;
-
-/// The parts of `docker inspect` this module reads.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Container {
-    id: String,
-    state: State,
-    config: Config,
-    host_config: HostConfig,
-    network_settings: NetworkSettings,
-}
-
-impl Container {
-    /// `healthy`, `starting`, `unhealthy`, or `none` for an image without a healthcheck.
-    fn health(&self) -> &str {
-        self.state
-            .health
-            .as_ref()
-            .map_or("none", |h| h.status.as_str())
-    }
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct State {
-    status: String,
-    running: bool,
-    paused: bool,
-    exit_code: i64,
-    health: Option<Health>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Health {
-    status: String,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Config {
-    env: Option<Vec<String>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct HostConfig {
-    port_bindings: Option<Ports>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct NetworkSettings {
-    networks: Option<BTreeMap<String, serde_json::Value>>,
-    ports: Option<Ports>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "PascalCase")]
-struct Binding {
-    host_ip: String,
-    host_port: String,
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -968,34 +777,5 @@ mod tests {
         for bad in ["", "Lab", "-lab", "lab e2e", "lab.e2e"] {
             assert!(check_project(bad).is_err(), "{bad:?} accepted");
         }
-    }
-
-    /// Trimmed from `docker inspect` on Engine 20.10 of an isolated node.
-    const INSPECT: &str = r#"[{
-        "Id": "8631199621f8aa",
-        "State": {"Status": "running", "Running": true, "Paused": false, "ExitCode": 0,
-                  "Health": {"Status": "healthy", "FailingStreak": 0, "Log": []}},
-        "Config": {"Env": ["NODE_ID=n1", "NODE_COOKIE=sesame"], "Labels": {}},
-        "HostConfig": {"PortBindings": {"4000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "4001"}]}},
-        "NetworkSettings": {"Networks": {}, "Ports": {}}
-    }]"#;
-
-    #[test]
-    fn inspect_output_gives_state_health_and_the_published_port() {
-        let mut all: Vec<Container> = serde_json::from_str(INSPECT).unwrap();
-        let c = all.pop().unwrap();
-        assert!(c.state.running && !c.state.paused);
-        assert_eq!(c.health(), "healthy");
-        assert_eq!(
-            published_addr(&c, "n1").unwrap(),
-            "127.0.0.1:4001".parse().unwrap()
-        );
-        let unpublished = INSPECT.replace(r#""HostPort": "4001""#, r#""HostPort": """#);
-        let c: Container = serde_json::from_str::<Vec<Container>>(&unpublished)
-            .unwrap()
-            .pop()
-            .unwrap();
-        let err = published_addr(&c, "n1").unwrap_err().to_string();
-        assert!(err.contains("publishes no port"), "{err}");
     }
 }
