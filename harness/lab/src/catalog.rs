@@ -64,9 +64,10 @@ impl Exercise {
         &self.name
     }
 
-    /// The reference solution's package (`remote-calls-solution`).
+    /// The reference solution's package (`remote-calls-solution`). Ask here rather than
+    /// format it: this is the one place that knows the rule.
     pub fn solution_package(&self) -> String {
-        format!("{}-solution", self.name)
+        solution_package_of(&self.name)
     }
 
     /// The Rust name of a package's library (`remote-calls` -> `remote_calls`).
@@ -224,7 +225,7 @@ fn read_exercise(
         .get("package")
         .and_then(|p| p.as_table())
         .ok_or("Cargo.toml has no [package]")?;
-    let expected = format!("{name}-solution");
+    let expected = solution_package_of(name);
     let package_name = package
         .get("name")
         .and_then(|n| n.as_str())
@@ -262,6 +263,11 @@ fn read_exercise(
         minutes,
         core,
     })
+}
+
+/// The solution package of the exercise package `name`.
+fn solution_package_of(name: &str) -> String {
+    format!("{name}-solution")
 }
 
 /// One hint: its summary line (`Hint 1: where to start`) and its text.

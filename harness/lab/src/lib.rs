@@ -9,6 +9,16 @@
 //! - [`scenario`]: `scenario list|run`, failure and load scenarios described as data.
 //! - [`demo`]: `demo`, the narrated instructor demos; [`detection`] is the one written as code.
 //!
+//!
+//! What those commands share:
+//! - [`catalog`]: the exercises, read from the solutions (names, packages, folders, hints).
+//! - [`markers`]: the solution regions (`lab:todo`, `lab:replace`) and what each side gets.
+//! - [`render`]: a solution crate rendered as its exercise (or as the reference for `solve`).
+//! - [`runner`]: cargo and test runs with their output captured and summarised.
+//! - [`progress`]: what `lab` remembers between runs under `.lab/`.
+//! - [`bar`]: the progress bar of timed runs; [`refuse`]: how a command that cannot do its
+//!   job says so (one line, exit status 2).
+//!
 //! The parser is public so the slide checker can parse every `cargo lab` command a deck shows.
 
 pub mod demo;
@@ -18,6 +28,7 @@ pub mod pipeline;
 pub mod scenario;
 pub mod workshop;
 
+pub mod bar;
 pub mod catalog;
 pub mod markers;
 pub mod progress;
@@ -62,6 +73,14 @@ pub enum Command {
     Scenario(scenario::ScenarioArgs),
     /// Run a narrated instructor demo (default: the flagship one).
     Demo(demo::DemoArgs),
+}
+
+/// Prints `lab: <message>` on stderr and returns exit status 2: the command could not do its
+/// job (a bad argument, no lab found, a run that broke), which is not a test or check result
+/// (those exit 0 or 1). Every command says so through here.
+pub fn refuse(message: &str) -> ExitCode {
+    eprintln!("lab: {message}");
+    ExitCode::from(2)
 }
 
 /// Parses `std::env::args` and runs the command.

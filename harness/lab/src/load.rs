@@ -13,7 +13,6 @@
 //! connection errors), shows a progress bar on a terminal, and prints either a short table or
 //! one JSON object (`--json`). Bad input gets one line on stderr and exit code 2.
 
-use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -22,8 +21,10 @@ use std::time::{Duration, Instant};
 use harness::load::{
     HttpCall, LATE_TOLERANCE, Load, LoadReport, Mode, Progress, Schedule, Summary,
 };
-use indicatif::{ProgressBar, ProgressStyle};
 use reqwest::header::{HeaderName, HeaderValue};
+
+use crate::bar::Bar;
+use crate::refuse;
 
 #[derive(Debug, clap::Args)]
 #[command(
@@ -73,25 +74,22 @@ pub struct LoadArgs {
 pub fn run(args: LoadArgs) -> ExitCode {
     let plan = match Plan::from_args(&args) {
         Ok(plan) => plan,
-        Err(why) => return bad_input(&why),
+        Err(why) => return refuse(&why),
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("lab load: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
+        Err(e) => return refuse(&format!("cannot start the async runtime: {e}")),
     };
     runtime.block_on(async {
         if let Err(why) = reachable(&plan.url).await {
-            return bad_input(&why);
+            return refuse(&why);
         }
         let report = match drive(&plan).await {
             Ok(report) => report,
-            Err(why) => return bad_input(&why),
+            Err(why) => return refuse(&why),
         };
         if args.json {
             let out = JsonOut {
@@ -101,21 +99,13 @@ pub fn run(args: LoadArgs) -> ExitCode {
             };
             match serde_json::to_string(&out) {
                 Ok(line) => println!("{line}"),
-                Err(e) => {
-                    eprintln!("lab load: cannot write the JSON summary: {e}");
-                    return ExitCode::FAILURE;
-                }
+                Err(e) => return refuse(&format!("cannot write the JSON summary: {e}")),
             }
         } else {
             print!("{}", table(&plan, &report));
         }
         ExitCode::SUCCESS
     })
-}
-
-fn bad_input(why: &str) -> ExitCode {
-    eprintln!("lab load: {why}");
-    ExitCode::from(2)
 }
 
 /// The flags, checked.
@@ -287,41 +277,27 @@ async fn drive(plan: &Plan) -> Result<LoadReport, String> {
     report
 }
 
-/// A progress bar on stderr, for runs long enough to wonder about, when a person watches.
+/// Keeps the progress bar (when one is shown) up to date with the run's counters until the
+/// task is aborted at the end of the run, which drops and so clears the bar.
 fn progress_bar(
     duration: Duration,
     progress: Arc<Progress>,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    if duration < Duration::from_secs(2) || !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = ProgressBar::new(duration.as_millis() as u64);
-    if let Ok(style) = ProgressStyle::with_template("{spinner} [{bar:30}] {msg}") {
-        bar.set_style(style.progress_chars("=> "));
-    }
+    let bar = Bar::for_run(duration)?;
     let start = Instant::now();
     Some(tokio::spawn(async move {
-        // Cleared when the task is aborted at the end of the run.
-        struct Clear(ProgressBar);
-        impl Drop for Clear {
-            fn drop(&mut self) {
-                self.0.finish_and_clear();
-            }
-        }
-        let bar = Clear(bar);
         let mut tick = tokio::time::interval(Duration::from_millis(100));
         loop {
             tick.tick().await;
-            let elapsed = start.elapsed().min(duration);
-            bar.0.set_position(elapsed.as_millis() as u64);
-            bar.0.set_message(format!(
-                "{:.1}/{} · sent {} · errors {} · late {}",
-                elapsed.as_secs_f64(),
-                seconds(duration),
-                progress.sent(),
-                progress.errors(),
-                progress.late()
-            ));
+            bar.show(
+                start.elapsed(),
+                &format!(
+                    "sent {} · errors {} · late {}",
+                    progress.sent(),
+                    progress.errors(),
+                    progress.late()
+                ),
+            );
         }
     }))
 }

@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use crate::catalog::{Catalog, Exercise, file_name, subdirs};
+use crate::catalog::{Catalog, Exercise, file_name, find_root, subdirs};
+use crate::refuse;
 use crate::render::{self, Rustfmt, Side};
 use crate::runner;
 
@@ -44,7 +45,11 @@ pub struct VerifyArgs {
 const SOLUTION_BUDGET: Duration = Duration::from_secs(600);
 
 pub fn generate(args: GenerateArgs) -> ExitCode {
-    match generate_at(&root_or_exit(), args.exercise.as_deref()) {
+    let root = match find_root() {
+        Ok(root) => root,
+        Err(e) => return refuse(&e),
+    };
+    match generate_at(&root, args.exercise.as_deref()) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("lab generate: {e}");
@@ -105,7 +110,10 @@ pub fn write_crate(
 }
 
 pub fn verify(args: VerifyArgs) -> ExitCode {
-    let root = root_or_exit();
+    let root = match find_root() {
+        Ok(root) => root,
+        Err(e) => return refuse(&e),
+    };
     let started = Instant::now();
     match verify_at(
         &root,
@@ -526,13 +534,6 @@ fn select<'a>(catalog: &'a Catalog, only: Option<&str>) -> Result<Vec<&'a Exerci
 
 fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
-}
-
-pub(crate) fn root_or_exit() -> PathBuf {
-    crate::catalog::find_root().unwrap_or_else(|e| {
-        eprintln!("lab: {e}");
-        std::process::exit(2)
-    })
 }
 
 #[cfg(test)]

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crate::catalog::{Catalog, Exercise};
 use crate::progress::{Outcome, Progress, State, hash_dir, hash_files};
+use crate::refuse;
 use crate::render::{self, Side};
 use crate::runner::{self, TestRun};
 
@@ -202,12 +203,6 @@ impl Workshop {
 
 fn open() -> Result<Workshop, String> {
     Workshop::open(&crate::catalog::find_root()?)
-}
-
-/// Prints `lab: <message>` and returns exit status 2 (a usage problem, not a test result).
-fn refuse(message: &str) -> ExitCode {
-    eprintln!("lab: {message}");
-    ExitCode::from(2)
 }
 
 pub fn status() -> ExitCode {
