@@ -4,6 +4,8 @@
 //! - [`cluster`]: start N node processes of any binary that keeps the node contract
 //!   (`harness/kit`), wired through fault proxies; kill, pause, resume, restart, stop them;
 //!   partition and heal; diagnostics when a test fails; no orphans ever.
+//! - [`eventually`]: a test's words on a running cluster: `cluster.eventually(..)` waits and
+//!   fails with a dead node's panic, `cluster.http(id)` and `cluster.carts(id)` reach a node.
 //! - [`proxy`]: one fault-injecting TCP proxy per link: cut, blackhole, latency with jitter,
 //!   bandwidth, loss, lost responses, reset.
 //! - `reaper` (private): kills every node on Ctrl-C; the last line of defence against orphans.
@@ -49,6 +51,7 @@ pub mod check;
 pub mod compose;
 pub mod deployment;
 pub mod duration;
+pub mod eventually;
 pub mod fault;
 pub mod history;
 pub mod load;

@@ -1,12 +1,15 @@
 //! The node contract (harness/kit), checked on the test node: configuration errors, the
-//! cookie, bad input, metrics, the healthcheck mode and graceful shutdown.
+//! cookie, bad input, metrics, the healthcheck mode, graceful shutdown, and let it crash: a
+//! node's panic is what a waiting test reports.
 
 mod support;
 
+use std::panic::AssertUnwindSafe;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use harness::Cluster;
+use node_kit::cart::{AddItem, CartError};
 use support::*;
 
 /// Runs the node binary with `args` and returns (exit code, stderr).
@@ -33,6 +36,8 @@ fn bad_configuration_exits_non_zero_with_one_clear_line() {
         ),
         (vec!["--id", "bad id"], "not a node id"),
         (vec!["--log", "=[="], "not a tracing filter"),
+        (vec!["--", "--nope"], "--panic-on-start, --ack-before-write"),
+        (vec!["--", "--ack-before-write=yes"], "--ack-before-write"),
     ] {
         let (code, stderr) = run_node(&args);
         assert_eq!(code, Some(2), "{args:?} must exit 2, stderr: {stderr}");
@@ -162,29 +167,84 @@ fn sigterm_shuts_a_node_down_gracefully() {
 #[test]
 fn the_cart_api_validates_input_and_the_test_store_survives_a_kill() {
     let c = Cluster::builder(TEST_NODE).nodes(1).start().unwrap();
-    let addr = c.addr("n1");
-    let add = |cart: &str, item: &str| {
-        let body = format!(r#"{{"request_id":"r-{item}","item":"{item}"}}"#);
-        post_json(addr, &format!("/carts/{cart}/items"), &body, body.len())
+    let carts = c.carts("n1");
+    let add = |item: String| AddItem {
+        request_id: format!("r-{item}"),
+        item,
     };
-    for i in 0..20 {
-        let reply = add("42", &format!("sku-{i}"));
-        assert!(reply.starts_with("HTTP/1.1 200"), "{reply}");
-    }
-    let reply = add("bad%20id", "sku");
+    harness::block_on(async {
+        for i in 0..20 {
+            let added = carts.add("42", &add(format!("sku-{i}"))).await;
+            c.expect_answer(added, "an add to cart 42").await;
+        }
+        let refused = carts.add("bad id", &add("sku".into())).await;
+        assert!(
+            matches!(&refused, Err(CartError::Refused { status: 400, message, .. }) if message.contains("cart id")),
+            "{refused:?}"
+        );
+
+        c.kill("n1").unwrap();
+        c.restart("n1").unwrap();
+        let read = carts.get("42").await;
+        let cart = c.expect_answer(read, "the read of cart 42").await.cart;
+        let expected: Vec<String> = (0..20).map(|i| format!("sku-{i}")).collect();
+        assert_eq!(
+            cart.items, expected,
+            "every acknowledged add survives SIGKILL"
+        );
+    });
+}
+
+/// Runs `test` and returns the message it panicked with.
+fn panic_message(test: impl FnOnce()) -> String {
+    let payload = std::panic::catch_unwind(AssertUnwindSafe(test))
+        .expect_err("the test body should have failed");
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_wait_or_a_request_on_a_node_that_panicked_fails_with_its_panic_at_once() {
+    let c = Cluster::builder(TEST_NODE).nodes(2).start().unwrap();
+    let n1 = c.http("n1");
+    harness::block_on(async {
+        let healthy = n1.get_json::<serde_json::Value>("/health").await;
+        assert_eq!(healthy.expect("a healthy node answers")["id"], "n1");
+    });
+
+    let started = Instant::now();
+    let waited = panic_message(|| {
+        harness::block_on(async {
+            let _ = n1.post("/crash").send().await;
+            c.eventually("n1 to answer", Duration::from_secs(20), async || {
+                n1.get_json::<serde_json::Value>("/health").await
+            })
+            .await;
+        })
+    });
     assert!(
-        reply.starts_with("HTTP/1.1 400") && reply.contains("cart id"),
-        "{reply}"
+        waited.contains("node n1 exited unexpectedly")
+            && waited.contains("crash requested by POST /crash"),
+        "the wait must fail with n1's panic line, got: {waited}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the wait must fail as soon as n1 is dead, not at its limit ({:?})",
+        started.elapsed()
     );
 
-    c.kill("n1").unwrap();
-    c.restart("n1").unwrap();
-    let (status, body) = get(addr, "/carts/42").unwrap();
-    assert_eq!(status, 200);
-    let cart: node_kit::cart::Cart = serde_json::from_str(&body).unwrap();
-    let expected: Vec<String> = (0..20).map(|i| format!("sku-{i}")).collect();
-    assert_eq!(
-        cart.items, expected,
-        "every acknowledged add survives SIGKILL"
+    // A single request that got no answer says the same, rather than "connection refused".
+    let asked = panic_message(|| {
+        harness::block_on(async {
+            let read = c.carts("n1").get("42").await;
+            c.expect_answer(read, "the read of cart 42").await;
+        })
+    });
+    assert!(
+        asked.contains("crash requested by POST /crash"),
+        "the request must fail with n1's panic line, got: {asked}"
     );
 }

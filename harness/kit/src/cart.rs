@@ -13,16 +13,22 @@
 //! and `:`; anything else is a 400 with the JSON error shape.
 //!
 //! A node plugs its storage in by implementing [`CartService`] and serving [`routes`].
+//! Everyone who talks to a node's carts (workloads, checkers, tests, a node forwarding to its
+//! peers) uses [`CartClient`], so no one formats a cart URL by hand.
 
+use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use axum::extract::{Path, State};
 use axum::routing::{get, post};
+use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{ApiError, Json};
+use crate::COOKIE_HEADER;
+use crate::error::{ApiError, Json, causes};
 
 /// The path of the add route, in axum's syntax.
 pub const ADD_ITEM_PATH: &str = "/carts/{cart}/items";
@@ -100,6 +106,239 @@ pub fn validate(what: &str, value: &str) -> Result<(), ApiError> {
     }
 }
 
+/// How long a [`CartClient`] made by [`CartClient::new`] waits for an answer.
+pub const CLIENT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A client of one node's cart API.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), node_kit::cart::CartError> {
+/// use node_kit::cart::{AddItem, CartClient};
+/// let n1 = CartClient::new("127.0.0.1:4001");
+/// n1.add("42", &AddItem { request_id: "r1".into(), item: "book".into() }).await?;
+/// let cart = n1.get("42").await?.cart;
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct CartClient {
+    http: reqwest::Client,
+    /// `host:port` of the node, for URLs and for error messages.
+    addr: String,
+    /// Set for a node's own store under `/internal`, which needs the cluster cookie.
+    cookie: Option<String>,
+    /// Per-request timeout; `None` leaves it to `http`'s own.
+    timeout: Option<Duration>,
+}
+
+/// A 2xx answer: the cart as the node answered it, and the headers it came with (a routing
+/// node may say in one which node served the request).
+#[derive(Debug, Clone)]
+pub struct Answer {
+    pub cart: Cart,
+    pub headers: HeaderMap,
+}
+
+impl Answer {
+    /// The value of header `name`, if present and text.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+}
+
+/// Why a cart request got no cart back. What it means for an add is the point: only
+/// [`CartError::Connect`] and [`CartError::Refused`] say the add was not applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CartError {
+    /// No connection could be made: nothing was sent, so nothing was applied.
+    Connect(String),
+    /// The request went out and no answer came in time: it may have been applied.
+    Timeout(String),
+    /// The connection broke after the request went out (reset, closed): it may have been
+    /// applied.
+    Broken(String),
+    /// The node answered with an error status: by the cart API's promise, nothing was applied.
+    Refused {
+        addr: String,
+        status: u16,
+        /// The JSON error body's `error` code; empty if the body was not the JSON error shape.
+        code: String,
+        message: String,
+    },
+    /// A 2xx whose body is not a cart. The 2xx acknowledged the add, so it may be in.
+    BadAnswer(String),
+}
+
+impl CartError {
+    /// True when the request may have been applied although no cart came back: a history
+    /// records such an add as unknown, never as failed (nor as lost).
+    pub fn may_have_applied(&self) -> bool {
+        matches!(
+            self,
+            CartError::Timeout(_) | CartError::Broken(_) | CartError::BadAnswer(_)
+        )
+    }
+
+    /// A short, stable name for histories and reports: `connect`, `timeout`, `reset`,
+    /// `http_<status>` or `bad_body`.
+    pub fn kind(&self) -> String {
+        match self {
+            CartError::Connect(_) => "connect".into(),
+            CartError::Timeout(_) => "timeout".into(),
+            CartError::Broken(_) => "reset".into(),
+            CartError::Refused { status, .. } => format!("http_{status}"),
+            CartError::BadAnswer(_) => "bad_body".into(),
+        }
+    }
+}
+
+impl fmt::Display for CartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CartError::Connect(why)
+            | CartError::Timeout(why)
+            | CartError::Broken(why)
+            | CartError::BadAnswer(why) => f.write_str(why),
+            CartError::Refused {
+                addr,
+                status,
+                code,
+                message,
+            } => write!(f, "{addr} answered {status} {code}: {message}"),
+        }
+    }
+}
+
+impl std::error::Error for CartError {}
+
+impl CartClient {
+    /// The public cart API of the node at `addr` (`host:port`), over an HTTP client of its
+    /// own that waits [`CLIENT_TIMEOUT`] for an answer.
+    pub fn new(addr: impl fmt::Display) -> CartClient {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .build()
+            .expect("a plain HTTP client builds");
+        CartClient::with_http(http, addr).timeout(CLIENT_TIMEOUT)
+    }
+
+    /// The same over `http`, whose connection pool and timeouts it shares.
+    pub fn with_http(http: reqwest::Client, addr: impl fmt::Display) -> CartClient {
+        CartClient {
+            http,
+            addr: addr.to_string(),
+            cookie: None,
+            timeout: None,
+        }
+    }
+
+    /// The node's own store instead: the cart API a node serves under `/internal` (its
+    /// [`crate::Routes::internal`]), which needs the cluster `cookie`.
+    pub fn internal(self, cookie: impl Into<String>) -> CartClient {
+        CartClient {
+            cookie: Some(cookie.into()),
+            ..self
+        }
+    }
+
+    /// Waits at most `timeout` for each answer.
+    pub fn timeout(self, timeout: Duration) -> CartClient {
+        CartClient {
+            timeout: Some(timeout),
+            ..self
+        }
+    }
+
+    /// The node's `host:port`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// `POST /carts/{cart}/items`: adds an item. `Ok` is an acknowledged write.
+    pub async fn add(&self, cart: &str, add: &AddItem) -> Result<Answer, CartError> {
+        let url = self.url(&[cart, "items"])?;
+        self.send(self.http.post(url).json(add)).await
+    }
+
+    /// `GET /carts/{cart}`: reads a cart (an unknown cart is empty).
+    pub async fn get(&self, cart: &str) -> Result<Answer, CartError> {
+        let url = self.url(&[cart])?;
+        self.send(self.http.get(url)).await
+    }
+
+    /// `http://<addr>[/internal]/carts/<segments>`, each segment percent-encoded, so a bad
+    /// cart id reaches the node (and its 400) instead of changing the path.
+    fn url(&self, segments: &[&str]) -> Result<reqwest::Url, CartError> {
+        let mut url = reqwest::Url::parse(&format!("http://{}/", self.addr))
+            .map_err(|e| CartError::Connect(format!("{:?} is not host:port: {e}", self.addr)))?;
+        {
+            let mut path = url.path_segments_mut().expect("an http URL has a path");
+            path.pop_if_empty();
+            if self.cookie.is_some() {
+                path.push("internal");
+            }
+            path.push("carts").extend(segments);
+        }
+        Ok(url)
+    }
+
+    async fn send(&self, mut request: reqwest::RequestBuilder) -> Result<Answer, CartError> {
+        if let Some(cookie) = &self.cookie {
+            request = request.header(COOKIE_HEADER, cookie);
+        }
+        if let Some(timeout) = self.timeout {
+            request = request.timeout(timeout);
+        }
+        let response = request.send().await.map_err(|e| self.no_answer(&e))?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.bytes().await.map_err(|e| self.no_answer(&e))?;
+        if !status.is_success() {
+            let (code, message) = match serde_json::from_slice::<ErrorBody>(&body) {
+                Ok(error) => (error.error, error.message),
+                Err(_) => (
+                    String::new(),
+                    String::from_utf8_lossy(&body).trim().to_string(),
+                ),
+            };
+            return Err(CartError::Refused {
+                addr: self.addr.clone(),
+                status: status.as_u16(),
+                code,
+                message,
+            });
+        }
+        match serde_json::from_slice::<Cart>(&body) {
+            Ok(cart) => Ok(Answer { cart, headers }),
+            Err(e) => Err(CartError::BadAnswer(format!(
+                "{} answered {status} with a body that is not a cart ({e}): {:?}",
+                self.addr,
+                String::from_utf8_lossy(&body[..body.len().min(200)])
+            ))),
+        }
+    }
+
+    fn no_answer(&self, e: &reqwest::Error) -> CartError {
+        let addr = &self.addr;
+        if e.is_connect() {
+            CartError::Connect(format!("cannot connect to {addr}: {}", causes(e)))
+        } else if e.is_timeout() {
+            CartError::Timeout(format!("{addr} did not answer in time"))
+        } else {
+            CartError::Broken(format!(
+                "the connection to {addr} broke before its answer: {}",
+                causes(e)
+            ))
+        }
+    }
+}
+
+/// The JSON error shape ([`ApiError`]) as a client reads it.
+#[derive(Deserialize)]
+struct ErrorBody {
+    error: String,
+    message: String,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -119,5 +358,147 @@ mod tests {
     fn add_rejects_unknown_fields() {
         let err = serde_json::from_str::<AddItem>(r#"{"request_id":"r","item":"i","x":1}"#);
         assert!(err.is_err());
+    }
+}
+
+#[cfg(test)]
+mod client_tests {
+    use super::*;
+    use crate::sync::Mutex;
+    use std::collections::HashMap;
+
+    /// Carts in memory, for the client's tests.
+    #[derive(Default)]
+    struct Memory(Mutex<HashMap<String, Vec<String>>>);
+
+    impl CartService for Memory {
+        async fn add(&self, cart: String, add: AddItem) -> Result<Cart, ApiError> {
+            let mut carts = self.0.lock();
+            let items = carts.entry(cart.clone()).or_default();
+            items.push(add.item);
+            Ok(Cart {
+                cart,
+                items: items.clone(),
+            })
+        }
+        async fn get(&self, cart: String) -> Result<Cart, ApiError> {
+            let items = self.0.lock().get(&cart).cloned().unwrap_or_default();
+            Ok(Cart { cart, items })
+        }
+    }
+
+    /// Serves the cart routes publicly and, with a cookie check, under `/internal`.
+    async fn serve() -> String {
+        let internal = routes(Memory::default()).layer(axum::middleware::from_fn(
+            |req: axum::extract::Request, next: axum::middleware::Next| async move {
+                if req
+                    .headers()
+                    .get(COOKIE_HEADER)
+                    .is_some_and(|c| c == "secret")
+                {
+                    next.run(req).await
+                } else {
+                    axum::http::StatusCode::FORBIDDEN.into_response()
+                }
+            },
+        ));
+        let app = routes(Memory::default()).nest("/internal", internal);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr.to_string()
+    }
+
+    use axum::response::IntoResponse;
+
+    fn add(item: &str) -> AddItem {
+        AddItem {
+            request_id: format!("r-{item}"),
+            item: item.into(),
+        }
+    }
+
+    #[tokio::test]
+    async fn adds_and_reads_a_cart() {
+        let node = CartClient::new(serve().await);
+        node.add("42", &add("book")).await.unwrap();
+        let added = node.add("42", &add("pen")).await.unwrap();
+        assert_eq!(added.cart.items, ["book", "pen"]);
+        let read = node.get("42").await.unwrap();
+        assert_eq!(read.cart.cart, "42");
+        assert_eq!(read.cart.items, ["book", "pen"]);
+        assert!(read.header("content-type").unwrap().contains("json"));
+        assert!(node.get("7").await.unwrap().cart.items.is_empty());
+    }
+
+    #[tokio::test]
+    async fn the_internal_store_is_another_cart_api_and_needs_the_cookie() {
+        let addr = serve().await;
+        let store = CartClient::new(&addr).internal("secret");
+        store.add("42", &add("book")).await.unwrap();
+        assert_eq!(store.get("42").await.unwrap().cart.items, ["book"]);
+        assert!(
+            CartClient::new(&addr)
+                .get("42")
+                .await
+                .unwrap()
+                .cart
+                .items
+                .is_empty()
+        );
+        let refused = CartClient::new(&addr).internal("wrong").get("42").await;
+        assert!(
+            matches!(refused, Err(CartError::Refused { status: 403, .. })),
+            "{refused:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_bad_cart_id_reaches_the_node_and_is_refused_with_its_reason() {
+        let node = CartClient::new(serve().await);
+        let err = node.add("bad id/x", &add("book")).await.unwrap_err();
+        let CartError::Refused {
+            status,
+            code,
+            message,
+            ..
+        } = &err
+        else {
+            panic!("expected a refusal, got {err:?}");
+        };
+        assert_eq!((*status, code.as_str()), (400, "bad_request"));
+        assert!(message.contains("cart id"), "{message}");
+        assert!(!err.may_have_applied());
+        assert_eq!(err.kind(), "http_400");
+    }
+
+    #[tokio::test]
+    async fn no_node_is_a_connect_error_and_a_silent_one_a_timeout() {
+        // A port that was just free: nothing listens there.
+        let free = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let err = CartClient::new(free).get("42").await.unwrap_err();
+        assert!(matches!(err, CartError::Connect(_)), "{err:?}");
+        assert!(!err.may_have_applied() && err.kind() == "connect");
+        assert!(err.to_string().contains(&free.to_string()), "{err}");
+
+        // Accepts the connection and never answers.
+        let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = silent.local_addr().unwrap();
+        let _held = tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((conn, _)) = silent.accept().await {
+                open.push(conn);
+            }
+        });
+        let err = CartClient::new(addr)
+            .timeout(Duration::from_millis(200))
+            .add("42", &add("book"))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, CartError::Timeout(_)), "{err:?}");
+        assert!(err.may_have_applied() && err.kind() == "timeout");
     }
 }

@@ -9,7 +9,11 @@
 //! | `--cookie`    | `NODE_COOKIE`   | a dev cookie     | shared secret for node-to-node routes     |
 //! | `--log`       | `NODE_LOG`      | `info`           | tracing filter, e.g. `debug,hyper=warn`   |
 //!
-//! Extra arguments after `--` are left for the node's own use ([`NodeConfig::extra`]).
+//! A node's own flags come after `--`: `node --id n1 -- --tick-time-ms 1000`. The node
+//! declares them as a struct deriving `clap::Args` and gets them from [`crate::run_with`];
+//! one parser reads both sets, `--help` lists both, and a mistake in either is one line on
+//! stderr and exit code 2 ([`Invocation::parse`]).
+//!
 //! `<binary> healthcheck <host:port>` exits 0 when the node there answers `GET /health`
 //! with 200, 1 otherwise: a scratch container has neither shell nor curl.
 
@@ -17,8 +21,10 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::error::ErrorKind;
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 
 /// The cookie used when none is given. Fine on loopback; a cluster on a real network must set
 /// its own, exactly as Erlang distribution wants a private `~/.erlang.cookie`.
@@ -32,6 +38,9 @@ pub struct Cli {
     pub command: Option<Command>,
     #[command(flatten)]
     pub config: NodeConfig,
+    /// The node's own flags, after `--`.
+    #[arg(last = true, value_name = "NODE FLAGS")]
+    pub node_args: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -63,9 +72,6 @@ pub struct NodeConfig {
     /// Tracing filter for the log on stderr.
     #[arg(long, env = "NODE_LOG", default_value = "info")]
     pub log: String,
-    /// Node-specific arguments, after `--`.
-    #[arg(last = true)]
-    pub extra: Vec<String>,
 }
 
 impl NodeConfig {
@@ -83,25 +89,135 @@ impl NodeConfig {
         Ok(())
     }
 
-    /// Parses `args` (with the program name first); for tests and embedders.
+    /// Parses `args` (with the program name first) for a node without flags of its own; the
+    /// error is the one line a node would print.
     pub fn try_parse_from<I, T>(args: I) -> Result<Self, String>
     where
         I: IntoIterator<Item = T>,
         T: Into<std::ffi::OsString> + Clone,
     {
-        let cli = Cli::try_parse_from(args).map_err(|e| e.to_string())?;
-        cli.config.validate()?;
-        Ok(cli.config)
+        match Invocation::<NoFlags>::try_parse_from(args) {
+            Ok(Invocation::Serve { config, .. }) => Ok(config),
+            Ok(Invocation::Healthcheck { .. }) => Err("that is the healthcheck command".into()),
+            Err(e) => Err(one_line(&e)),
+        }
     }
+}
+
+/// The flags of a node that has none of its own: anything after `--` is refused.
+#[derive(Debug, Clone, Copy, Default, clap::Args)]
+pub struct NoFlags {}
+
+/// What a node's command line asks for, with the node's own flags `F` parsed.
+#[derive(Debug)]
+pub enum Invocation<F> {
+    /// Run the node.
+    Serve { config: NodeConfig, flags: F },
+    /// `healthcheck <addr>`: probe another node and exit.
+    Healthcheck { addr: String },
+}
+
+impl<F: Args> Invocation<F> {
+    /// Parses the process's arguments. `--help` and `--version` print and exit 0; a bad
+    /// argument prints one line (`error: ... (see --help)`) and returns exit code 2.
+    pub fn parse() -> Result<Self, ExitCode> {
+        match Self::try_parse_from(std::env::args_os()) {
+            Ok(invocation) => Ok(invocation),
+            Err(e) if !e.use_stderr() => e.exit(),
+            Err(e) => {
+                eprintln!("error: {} (see --help)", one_line(&e));
+                Err(ExitCode::from(2))
+            }
+        }
+    }
+
+    /// Parses `args` (program name first): the kit's flags, then `F` from what follows `--`,
+    /// then the checks that span flags ([`NodeConfig::validate`]).
+    pub fn try_parse_from<I, T>(args: I) -> Result<Self, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<std::ffi::OsString> + Clone,
+    {
+        let matches = Cli::command()
+            .after_help(node_flags_help::<F>())
+            .try_get_matches_from(args)?;
+        let cli = Cli::from_arg_matches(&matches)?;
+        if let Some(Command::Healthcheck { addr }) = cli.command {
+            return Ok(Invocation::Healthcheck { addr });
+        }
+        let mut node = node_flags::<F>();
+        let flags = node
+            .try_get_matches_from_mut(&cli.node_args)
+            .and_then(|m| F::from_arg_matches(&m))
+            .map_err(|e| {
+                let known = node_flag_names(&node);
+                let known = if known.is_empty() {
+                    "this node takes no flags after --".to_string()
+                } else {
+                    format!("this node's flags after -- are {known}")
+                };
+                clap::Error::raw(e.kind(), format!("{}; {known}", one_line(&e)))
+            })?;
+        cli.config
+            .validate()
+            .map_err(|why| clap::Error::raw(ErrorKind::ValueValidation, why))?;
+        Ok(Invocation::Serve {
+            config: cli.config,
+            flags,
+        })
+    }
+}
+
+/// The command that parses a node's own flags (no program name: they follow `--`).
+fn node_flags<F: Args>() -> clap::Command {
+    F::augment_args(
+        clap::Command::new("node flags")
+            .no_binary_name(true)
+            .next_help_heading("Node flags, after --"),
+    )
+}
+
+/// `--a, --b`: the long names of a node's own flags, for an error line.
+fn node_flag_names(node: &clap::Command) -> String {
+    let names: Vec<String> = node
+        .get_arguments()
+        .filter_map(|a| a.get_long())
+        .filter(|long| *long != "help")
+        .map(|long| format!("--{long}"))
+        .collect();
+    names.join(", ")
+}
+
+/// The section `--help` ends with: the node's own flags, or nothing when it has none.
+fn node_flags_help<F: Args>() -> String {
+    let mut node = node_flags::<F>()
+        .disable_help_flag(true)
+        .help_template("{all-args}");
+    if node.get_arguments().next().is_none() {
+        return String::new();
+    }
+    node.render_help().to_string()
+}
+
+/// The first line of a clap error without its `error: ` prefix: the operator sees exactly
+/// what to fix, not a usage block.
+pub fn one_line(e: &clap::Error) -> String {
+    let text = e.to_string();
+    let line = text.lines().next().unwrap_or("bad arguments");
+    line.trim_start_matches("error: ").to_string()
 }
 
 /// The other nodes of the cluster, by id, in id order.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Peers(pub BTreeMap<String, String>);
+pub struct Peers(BTreeMap<String, String>);
 
 impl Peers {
     pub fn ids(&self) -> impl Iterator<Item = &str> {
         self.0.keys().map(String::as_str)
+    }
+    /// `(id, host:port)` of every peer, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.0.iter().map(|(id, addr)| (id.as_str(), addr.as_str()))
     }
     /// The `host:port` of a peer.
     pub fn addr(&self, id: &str) -> Option<&str> {
@@ -216,6 +332,74 @@ mod tests {
         let err =
             NodeConfig::try_parse_from(["node", "--id", "n1", "--peers", "n1=a:1"]).unwrap_err();
         assert!(err.contains("own id"), "{err}");
+    }
+
+    /// A node's own flags, as a node declares them.
+    #[derive(Debug, clap::Args)]
+    struct Flags {
+        /// How long a tick is.
+        #[arg(long, default_value_t = 2000)]
+        tick_ms: u64,
+        #[arg(long)]
+        loud: bool,
+    }
+
+    fn parse(args: &[&str]) -> Result<Invocation<Flags>, String> {
+        Invocation::<Flags>::try_parse_from(std::iter::once("node").chain(args.iter().copied()))
+            .map_err(|e| one_line(&e))
+    }
+
+    #[test]
+    fn node_flags_follow_the_kits_after_a_double_dash() {
+        let Ok(Invocation::Serve { config, flags }) =
+            parse(&["--id", "n2", "--", "--tick-ms", "500", "--loud"])
+        else {
+            panic!("expected a node to serve");
+        };
+        assert_eq!(config.id, "n2");
+        assert_eq!((flags.tick_ms, flags.loud), (500, true));
+        let Ok(Invocation::Serve { flags, .. }) = parse(&[]) else {
+            panic!("expected a node to serve");
+        };
+        assert_eq!((flags.tick_ms, flags.loud), (2000, false));
+    }
+
+    #[test]
+    fn a_bad_node_flag_is_one_line_that_names_the_flags() {
+        let err = parse(&["--", "--tick-ms", "soon"]).unwrap_err();
+        assert!(
+            err.contains("soon") && err.contains("--tick-ms, --loud"),
+            "{err}"
+        );
+        assert!(!err.contains('\n'), "{err:?}");
+        let err = parse(&["--", "--nope"]).unwrap_err();
+        assert!(
+            err.contains("--nope") && err.contains("--tick-ms, --loud"),
+            "{err}"
+        );
+        let err = NodeConfig::try_parse_from(["node", "--", "--nope"]).unwrap_err();
+        assert!(err.contains("takes no flags after --"), "{err}");
+    }
+
+    #[test]
+    fn help_lists_the_node_flags() {
+        let help = Invocation::<Flags>::try_parse_from(["node", "--help"])
+            .unwrap_err()
+            .to_string();
+        assert!(help.contains("--peers"), "{help}");
+        assert!(
+            help.contains("Node flags, after --") && help.contains("--tick-ms"),
+            "{help}"
+        );
+        assert!(help.contains("How long a tick is"), "{help}");
+    }
+
+    #[test]
+    fn healthcheck_is_a_command() {
+        let Ok(Invocation::Healthcheck { addr }) = parse(&["healthcheck", "127.0.0.1:1"]) else {
+            panic!("expected the healthcheck command");
+        };
+        assert_eq!(addr, "127.0.0.1:1");
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! The one JSON error shape every node answers with, and a JSON extractor that uses it.
 //!
 //! Every 4xx and 5xx a node sends has the body `{"error": "<code>", "message": "<sentence>"}`:
-//! `code` is stable and machine readable, `message` tells a person what to fix.
+//! `code` is stable and machine readable, `message` tells a person what to fix. [`causes`]
+//! puts a client-side error on one line with its reasons.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -94,6 +95,19 @@ impl<T: Serialize> IntoResponse for Json<T> {
     fn into_response(self) -> Response {
         axum::Json(self.0).into_response()
     }
+}
+
+/// An error and its causes on one line. An HTTP client's own message ("error sending request")
+/// hides the reason (connection refused, reset, timed out) in its sources.
+pub fn causes(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        line.push_str(": ");
+        line.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    line
 }
 
 fn from_rejection(rejection: JsonRejection) -> ApiError {

@@ -15,7 +15,8 @@
 //! ```
 //!
 //! The map:
-//! - [`config`]: flags and environment variables, the peer list, the ready line's format.
+//! - [`config`]: flags and environment variables, a node's own flags after `--`, the peer
+//!   list, the ready line's format.
 //! - [`run`] (this file): the node contract. It binds, prints the ready line, serves the
 //!   node's routes next to `GET /health` and `GET /metrics`, guards `/internal/*` with the
 //!   cluster cookie, limits request bodies, and ends the process on SIGTERM/SIGINT
@@ -24,8 +25,11 @@
 //! - [`error`]: the JSON error shape and a JSON extractor that uses it.
 //! - [`metrics`]: the Prometheus text endpoint and its middleware.
 //! - [`link`]: framed node-to-node connections over an HTTP/1.1 upgrade.
-//! - [`peer`]: the HTTP client for peers (timeout and cookie, no retries).
-//! - [`cart`]: the shop's cart API, defined once for every data node.
+//! - [`peer`]: the HTTP client for peers (timeout and cookie, no retries) and [`Peer`], the
+//!   handle that reaches one peer's routes, cart store and links.
+//! - [`cart`]: the shop's cart API, defined once for every data node, and [`CartClient`],
+//!   the one client of it.
+//! - [`sync`]: a mutex without poisoning (a panic ends the node anyway).
 //!
 //! The exact formats, once:
 //! - ready line on stdout: `READY id=<id> addr=<ip:port>` ([`config::ready_line`]);
@@ -39,6 +43,7 @@ pub mod error;
 pub mod link;
 pub mod metrics;
 pub mod peer;
+pub mod sync;
 
 use std::future::Future;
 use std::io::{Read, Write};
@@ -54,13 +59,13 @@ use axum::http::{HeaderMap, Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use clap::Parser;
 
-pub use config::{NodeConfig, Peers};
+pub use cart::CartClient;
+pub use config::{NoFlags, NodeConfig, Peers};
 pub use error::{ApiError, Json};
 pub use link::{Link, LinkClosed, LinkReceiver, LinkSender};
 pub use metrics::Metrics;
-pub use peer::PeerClient;
+pub use peer::{Peer, PeerClient};
 
 /// The header that carries the cluster cookie on node-to-node requests.
 pub const COOKIE_HEADER: &str = "x-lab-cookie";
@@ -143,24 +148,40 @@ where
     B: FnOnce(NodeContext) -> Fut,
     Fut: Future<Output = Result<Routes, String>>,
 {
-    let cli = match config::Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) if !e.use_stderr() => e.exit(), // --help and --version
-        // One line, not clap's usage block: the operator sees exactly what to fix.
-        Err(e) => {
-            let text = e.to_string();
-            let line = text.lines().next().unwrap_or("bad arguments");
-            eprintln!("{line} (see --help)");
-            return ExitCode::from(2);
-        }
+    run_with(|ctx, NoFlags {}| build(ctx))
+}
+
+/// [`run`] for a node with flags of its own: `F` derives `clap::Args`, its flags follow the
+/// kit's after `--`, and `build` gets them parsed. Both sets are read by one parser before
+/// anything starts, and `--help` lists both.
+///
+/// ```no_run
+/// #[derive(clap::Args)]
+/// struct Flags {
+///     /// How often to tick, in milliseconds.
+///     #[arg(long, default_value_t = 2000)]
+///     tick_time_ms: u64,
+/// }
+///
+/// fn main() -> std::process::ExitCode {
+///     node_kit::run_with(|_ctx, flags: Flags| async move {
+///         println!("ticking every {} ms", flags.tick_time_ms);
+///         Ok(node_kit::Routes::new())
+///     })
+/// }
+/// ```
+pub fn run_with<F, B, Fut>(build: B) -> ExitCode
+where
+    F: clap::Args,
+    B: FnOnce(NodeContext, F) -> Fut,
+    Fut: Future<Output = Result<Routes, String>>,
+{
+    let (config, flags) = match config::Invocation::<F>::parse() {
+        Ok(config::Invocation::Serve { config, flags }) => (config, flags),
+        Ok(config::Invocation::Healthcheck { addr }) => return healthcheck(&addr),
+        Err(code) => return code,
     };
-    if let Some(config::Command::Healthcheck { addr }) = cli.command {
-        return healthcheck(&addr);
-    }
-    let config = cli.config;
-    if let Err(reason) = config.validate() {
-        return fail(&reason);
-    }
+    let build = move |ctx| build(ctx, flags);
     if let Err(reason) = init_tracing(&config.log) {
         return fail(&reason);
     }

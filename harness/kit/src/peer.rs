@@ -2,13 +2,19 @@
 //!
 //! No retries, no failure detection, no circuit breaking: those are what the exercises teach,
 //! so the kit must not hide them.
+//!
+//! [`PeerClient`] knows every peer; [`PeerClient::peer`] (or [`PeerClient::iter`]) gives a
+//! [`Peer`], the handle for one of them: requests to its routes, its cart store, and framed
+//! links to it, each carrying the cluster cookie without the caller handling it.
 
 use std::time::Duration;
 
 use reqwest::{Method, RequestBuilder};
 
 use crate::COOKIE_HEADER;
+use crate::cart::CartClient;
 use crate::config::Peers;
+use crate::link::Link;
 
 #[derive(Clone, Debug)]
 pub struct PeerClient {
@@ -40,23 +46,70 @@ impl PeerClient {
         &self.peers
     }
 
-    pub fn cookie(&self) -> &str {
-        &self.cookie
+    /// The handle for peer `id`; `None` if `id` is not a peer.
+    pub fn peer(&self, id: &str) -> Option<Peer> {
+        let addr = self.peers.addr(id)?;
+        Some(Peer {
+            id: id.to_string(),
+            addr: addr.to_string(),
+            http: self.http.clone(),
+            cookie: self.cookie.clone(),
+        })
+    }
+
+    /// Every peer's handle, in id order.
+    pub fn iter(&self) -> impl Iterator<Item = Peer> + '_ {
+        self.peers.ids().filter_map(|id| self.peer(id))
     }
 
     /// A request to `path` on peer `id` (e.g. `/internal/replicate`), carrying the cookie.
     /// `None` if `id` is not a peer.
     pub fn request(&self, id: &str, method: Method, path: &str) -> Option<RequestBuilder> {
-        let addr = self.peers.addr(id)?;
-        Some(
-            self.http
-                .request(method, format!("http://{addr}{path}"))
-                .header(COOKIE_HEADER, &self.cookie),
-        )
+        Some(self.peer(id)?.request(method, path))
     }
 
     /// The underlying client, for requests to addresses that are not peers.
     pub fn http(&self) -> &reqwest::Client {
         &self.http
+    }
+}
+
+/// One peer: where it is, and the ways to reach it with the cluster cookie.
+#[derive(Clone, Debug)]
+pub struct Peer {
+    id: String,
+    /// `host:port` as the peer list gives it (in the harness, the proxy for this link).
+    addr: String,
+    http: reqwest::Client,
+    cookie: String,
+}
+
+impl Peer {
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The peer's `host:port`.
+    pub fn addr(&self) -> &str {
+        &self.addr
+    }
+
+    /// A request to `path` on this peer (e.g. `/internal/replicate`), carrying the cookie and
+    /// the kit's [`DEFAULT_TIMEOUT`] (set another with `.timeout(..)`).
+    pub fn request(&self, method: Method, path: &str) -> RequestBuilder {
+        self.http
+            .request(method, format!("http://{}{path}", self.addr))
+            .header(COOKIE_HEADER, &self.cookie)
+    }
+
+    /// The peer's own cart store, served under `/internal` ([`CartClient::internal`]), over
+    /// the shared client and its [`DEFAULT_TIMEOUT`].
+    pub fn carts(&self) -> CartClient {
+        CartClient::with_http(self.http.clone(), &self.addr).internal(&self.cookie)
+    }
+
+    /// Opens a framed link to this peer ([`Link::dial`]).
+    pub async fn dial(&self) -> std::io::Result<Link> {
+        Link::dial(&self.addr, &self.cookie).await
     }
 }

@@ -75,11 +75,16 @@ fn a_killed_node_fails_every_call_in_flight_at_once() {
                 })
             })
             .collect();
-        wait_for(
-            || client.in_flight() == 100,
-            "all 100 calls to be in flight",
-        )
-        .await;
+        cluster
+            .eventually(
+                "all 100 calls to be in flight",
+                Duration::from_secs(5),
+                async || match client.in_flight() {
+                    100 => Ok(()),
+                    n => Err(format!("{n} are")),
+                },
+            )
+            .await;
 
         let killed = Instant::now();
         cluster.kill("n1").expect("kill n1");
@@ -208,14 +213,6 @@ async fn assert_healthy(client: &Client) {
         0,
         "a call that returned is still in the pending table"
     );
-}
-
-async fn wait_for(condition: impl Fn() -> bool, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while !condition() {
-        assert!(Instant::now() < deadline, "waited 5 s for {what}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 /// What one caller's calls returned.

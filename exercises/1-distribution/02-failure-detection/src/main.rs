@@ -5,12 +5,11 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Parser;
 use failure_detection::{Monitor, answer_ticks};
 use node_kit::Routes;
 
 /// The node's own flags, after the kit's and a `--`.
-#[derive(Debug, Parser)]
+#[derive(Debug, clap::Args)]
 struct Flags {
     /// T: a silent peer is declared down between 0.75 T and 1.25 T after it went quiet.
     /// Erlang's `net_ticktime` defaults to 60 s; a lab demo wants to see it happen.
@@ -19,15 +18,7 @@ struct Flags {
 }
 
 fn main() -> ExitCode {
-    node_kit::run(|ctx| async move {
-        let args = std::iter::once(env!("CARGO_PKG_NAME"))
-            .chain(ctx.config.extra.iter().map(String::as_str));
-        // One line, as the kit's own flags get: the kit prefixes it with "error: ".
-        let flags = Flags::try_parse_from(args).map_err(|e| {
-            let text = e.to_string();
-            let line = text.lines().next().unwrap_or("bad node flags");
-            line.trim_start_matches("error: ").to_string()
-        })?;
+    node_kit::run_with(|ctx, flags: Flags| async move {
         let monitor = Monitor::start(&ctx, Duration::from_millis(flags.tick_time_ms));
         Ok(Routes::new().public(monitor.router()).on_link(answer_ticks))
     })

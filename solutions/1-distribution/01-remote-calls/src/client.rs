@@ -12,9 +12,10 @@
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Duration;
 
+use node_kit::sync::Mutex;
 use node_kit::{Link, LinkReceiver, LinkSender};
 use serde_json::Value;
 use tokio::sync::oneshot;
@@ -50,6 +51,8 @@ pub struct Client {
     /// Frames to the callee. Every call writes to this one connection.
     link: LinkSender,
     /// The calls sent and not yet answered, shared with the reader task that routes replies.
+    /// The kit's mutex does not poison: every change to the table is one statement, so a
+    /// panicking caller cannot leave it half done.
     pending: Arc<Mutex<Pending>>,
 }
 
@@ -78,7 +81,7 @@ impl Client {
     /// How many calls wait for a reply right now. A call that has returned (with its reply,
     /// Timeout or NodeDown) must not be counted: a table that keeps it grows without end.
     pub fn in_flight(&self) -> usize {
-        lock(&self.pending).waiting.len()
+        self.pending.lock().waiting.len()
     }
 
     /// Sends `request` to the node and waits at most `timeout` for its reply:
@@ -89,7 +92,7 @@ impl Client {
         // CallFrame, and wait at most `timeout`, removing the call from the table if time runs
         // out.
         let (id, reply) = {
-            let mut pending = lock(&self.pending);
+            let mut pending = self.pending.lock();
             if pending.down {
                 return Err(CallError::NodeDown);
             }
@@ -100,7 +103,7 @@ impl Client {
             (id, rx)
         };
         if self.link.send_json(&CallFrame { id, request }).is_err() {
-            lock(&self.pending).waiting.remove(&id);
+            self.pending.lock().waiting.remove(&id);
             return Err(CallError::NodeDown);
         }
         match tokio::time::timeout(timeout, reply).await {
@@ -109,7 +112,7 @@ impl Client {
             Ok(Err(_)) => Err(CallError::NodeDown),
             Err(_) => {
                 // Forget the call, so that its reply, if it ever comes, finds nobody.
-                lock(&self.pending).waiting.remove(&id);
+                self.pending.lock().waiting.remove(&id);
                 Err(CallError::Timeout)
             }
         }
@@ -122,11 +125,11 @@ impl Client {
 async fn read_replies(mut replies: LinkReceiver, pending: Arc<Mutex<Pending>>) {
     while let Some(frame) = replies.recv().await {
         match serde_json::from_str::<ReplyFrame>(&frame) {
-            Ok(reply) => deliver(&mut lock(&pending), reply),
+            Ok(reply) => deliver(&mut pending.lock(), reply),
             Err(e) => tracing::warn!(error = %e, "dropping a frame that is not a reply"),
         }
     }
-    fail_all(&mut lock(&pending));
+    fail_all(&mut pending.lock());
 }
 
 /// Hands `reply` to the caller waiting for it.
@@ -151,12 +154,4 @@ fn fail_all(pending: &mut Pending) {
         let _ = caller.send(Err(CallError::NodeDown));
     }
     // lab:end
-}
-
-/// The table's lock. A panic while holding it can only come from a bug in this file, and
-/// the table is still consistent then (every change is one statement), so carry on.
-fn lock(pending: &Mutex<Pending>) -> MutexGuard<'_, Pending> {
-    pending
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

@@ -22,12 +22,13 @@
 //! again.
 
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::extract::State;
 use axum::routing::get;
+use node_kit::sync::Mutex;
 use node_kit::{Json, Link, NodeContext};
 use serde::{Deserialize, Serialize};
 use tokio::time::MissedTickBehavior;
@@ -131,10 +132,8 @@ impl Monitor {
                 peers: Mutex::new(peers),
             }),
         };
-        for (id, addr) in &ctx.peers.peers().0 {
-            let watcher = monitor.clone();
-            let cookie = ctx.peers.cookie().to_string();
-            tokio::spawn(watcher.watch(id.clone(), addr.clone(), cookie));
+        for peer in ctx.peers.iter() {
+            tokio::spawn(monitor.clone().watch(peer));
         }
         monitor
     }
@@ -146,12 +145,14 @@ impl Monitor {
 
     /// The current verdict on `peer`; `None` if it is not a peer.
     pub fn state(&self, peer: &str) -> Option<Verdict> {
-        self.lock().get(peer).map(|p| p.state)
+        self.inner.peers.lock().get(peer).map(|p| p.state)
     }
 
     /// The peers that are up right now, in id order.
     pub fn up_peers(&self) -> Vec<String> {
-        self.lock()
+        self.inner
+            .peers
+            .lock()
             .iter()
             .filter(|(_, p)| p.state == Verdict::Up)
             .map(|(id, _)| id.clone())
@@ -162,6 +163,8 @@ impl Monitor {
     pub fn view(&self) -> ClusterView {
         let now = Instant::now();
         let peers = self
+            .inner
+            .peers
             .lock()
             .iter()
             .map(|(id, peer)| (id.clone(), peer.view(now)))
@@ -181,24 +184,25 @@ impl Monitor {
     }
 
     /// One peer's task: dial, tick until the link closes, back off, dial again.
-    async fn watch(self, id: String, addr: String, cookie: String) {
+    async fn watch(self, peer: node_kit::Peer) {
+        let id = peer.id();
         let max_backoff = self.inner.tick_time / 4;
         let mut backoff = FIRST_BACKOFF;
         loop {
             // A paused peer accepts the connection but never answers the upgrade: bound it.
-            let dialed = tokio::time::timeout(self.inner.tick_time, Link::dial(&addr, &cookie));
+            let dialed = tokio::time::timeout(self.inner.tick_time, peer.dial());
             match dialed.await {
                 Ok(Ok(link)) => {
                     backoff = FIRST_BACKOFF;
-                    self.with_peer(&id, |peer, now| peer.connected(now));
-                    self.keep_ticking(&id, link).await;
-                    self.with_peer(&id, |peer, now| peer.down("link closed", now));
+                    self.with_peer(id, |peer, now| peer.connected(now));
+                    self.keep_ticking(id, link).await;
+                    self.with_peer(id, |peer, now| peer.down("link closed", now));
                 }
                 Ok(Err(e)) => {
                     let why = format!("cannot connect: {e}");
-                    self.with_peer(&id, |peer, now| peer.down(&why, now));
+                    self.with_peer(id, |peer, now| peer.down(&why, now));
                 }
-                Err(_) => self.with_peer(&id, |peer, now| peer.down("connect timed out", now)),
+                Err(_) => self.with_peer(id, |peer, now| peer.down("connect timed out", now)),
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(max_backoff);
@@ -231,18 +235,9 @@ impl Monitor {
     }
 
     fn with_peer(&self, id: &str, f: impl FnOnce(&mut Peer, Instant)) {
-        if let Some(peer) = self.lock().get_mut(id) {
+        if let Some(peer) = self.inner.peers.lock().get_mut(id) {
             f(peer, Instant::now());
         }
-    }
-
-    /// The peers' lock. A panic while holding it ends the node (let it crash), so a
-    /// poisoned lock is never seen by a living node; carry on if it somehow is.
-    fn lock(&self) -> MutexGuard<'_, BTreeMap<String, Peer>> {
-        self.inner
-            .peers
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 }
 

@@ -4,17 +4,16 @@
 //! every node sees every peer up (so a detector that always says down cannot pass), then
 //! breaks one node and watches the other two through `GET /cluster`.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use failure_detection_solution::{ClusterView, Verdict};
+use harness::eventually::NodeHttp;
 use harness::{Cluster, block_on};
 
 /// T, the tick time the nodes run with: long enough that its windows dwarf scheduling noise
 /// on a busy 2-core laptop, short enough for a quick test.
 const T: Duration = Duration::from_millis(1200);
-
-/// How often the test asks the watching nodes for their view.
-const POLL: Duration = Duration::from_millis(20);
 
 #[test]
 fn a_paused_peer_is_declared_down_after_about_t_and_up_again_when_it_resumes() {
@@ -105,74 +104,54 @@ fn three_nodes() -> Cluster {
 /// Reads the nodes' views through their client proxies.
 struct Views<'a> {
     cluster: &'a Cluster,
-    http: reqwest::Client,
+    nodes: BTreeMap<String, NodeHttp>,
 }
 
 impl<'a> Views<'a> {
     fn new(cluster: &'a Cluster) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(1))
-            .no_proxy()
-            .build()
-            .expect("an HTTP client");
-        Views { cluster, http }
+        let nodes = cluster
+            .ids()
+            .into_iter()
+            .map(|id| {
+                let http = cluster.http(&id).timeout(Duration::from_secs(1));
+                (id, http)
+            })
+            .collect();
+        Views { cluster, nodes }
     }
 
-    /// `GET /cluster` on node `id`; a node that cannot answer fails the test, saying why.
-    async fn of(&self, id: &str) -> ClusterView {
-        let url = format!("http://{}/cluster", self.cluster.addr(id));
-        let answer = match self.http.get(&url).send().await {
-            Ok(response) => response.error_for_status(),
-            Err(e) => Err(e),
-        };
-        let failed = match answer {
-            Ok(response) => match response.json::<ClusterView>().await {
-                Ok(view) => return view,
-                Err(e) => format!("answered something that is not a cluster view: {e}"),
-            },
-            Err(e) => format!("did not answer GET /cluster: {e}"),
-        };
-        // It is usually dying (a todo!() ends the node): give it a moment to finish, and
-        // show its panic rather than a connection error.
-        let deadline = Instant::now() + Duration::from_secs(1);
-        while Instant::now() < deadline {
-            if let Err(crashed) = self.cluster.check_alive() {
-                panic!("{crashed}");
-            }
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-        panic!("{id} {failed}");
+    /// `GET /cluster` on node `id`, or why it gave no view.
+    async fn of(&self, id: &str) -> Result<ClusterView, String> {
+        self.nodes[id].get_json("/cluster").await
     }
 
     /// Healthy path: every node sees every peer up, within a few ticks.
     async fn wait_until_all_up(&self, when: &str) {
-        let deadline = Instant::now() + T * 3;
-        loop {
-            let mut down = Vec::new();
-            for id in self.cluster.ids() {
-                let view = self.of(&id).await;
-                assert_eq!(
-                    view.peers.len(),
-                    2,
-                    "{id} should watch its 2 peers, watches {:?}",
-                    view.peers.keys()
-                );
-                for (peer, seen) in view.peers {
-                    if seen.state != Verdict::Up {
-                        down.push(format!("{id} sees {peer} {:?} ({})", seen.state, seen.why));
+        let what = format!("every node to see every peer up ({when})");
+        self.cluster
+            .eventually(&what, T * 3, async || {
+                let mut down = Vec::new();
+                for id in self.nodes.keys() {
+                    let view = self.of(id).await?;
+                    assert_eq!(
+                        view.peers.len(),
+                        2,
+                        "{id} should watch its 2 peers, watches {:?}",
+                        view.peers.keys()
+                    );
+                    for (peer, seen) in view.peers {
+                        if seen.state != Verdict::Up {
+                            down.push(format!("{id} sees {peer} {:?} ({})", seen.state, seen.why));
+                        }
                     }
                 }
-            }
-            if down.is_empty() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{when}, every node should see every peer up within 3 T, but: {}",
-                down.join("; ")
-            );
-            tokio::time::sleep(POLL).await;
-        }
+                if down.is_empty() {
+                    Ok(())
+                } else {
+                    Err(down.join("; "))
+                }
+            })
+            .await;
     }
 
     /// Polls n1 and n3 until both see n2 in `state`; returns, per watcher, how long after
@@ -184,34 +163,38 @@ impl<'a> Views<'a> {
         since: Instant,
     ) -> Vec<(String, Duration, String)> {
         let mut seen: Vec<(String, Duration, String)> = Vec::new();
-        while seen.len() < 2 {
-            for (watcher, other) in [("n1", "n3"), ("n3", "n1")] {
-                if seen.iter().any(|(w, _, _)| w == watcher) {
-                    continue;
+        let state_word = format!("{state:?}").to_lowercase();
+        let what = format!("n1 and n3 to see n2 {state_word}");
+        self.cluster
+            .eventually(&what, limit, async || {
+                for (watcher, other) in [("n1", "n3"), ("n3", "n1")] {
+                    if seen.iter().any(|(w, _, _)| w == watcher) {
+                        continue;
+                    }
+                    let view = self.of(watcher).await?;
+                    let at = since.elapsed();
+                    let other_seen = &view.peers[other];
+                    assert_eq!(
+                        other_seen.state,
+                        Verdict::Up,
+                        "{watcher} says the healthy {other} is down ({}) while only n2 was touched",
+                        other_seen.why
+                    );
+                    let n2 = &view.peers["n2"];
+                    if n2.state == state {
+                        seen.push((watcher.to_string(), at, n2.why.clone()));
+                    }
                 }
-                let view = self.of(watcher).await;
-                let at = since.elapsed();
-                let other_seen = &view.peers[other];
-                assert_eq!(
-                    other_seen.state,
-                    Verdict::Up,
-                    "{watcher} says the healthy {other} is down ({}) while only n2 was touched",
-                    other_seen.why
-                );
-                let n2 = &view.peers["n2"];
-                if n2.state == state {
-                    seen.push((watcher.to_string(), at, n2.why.clone()));
+                if seen.len() == 2 {
+                    Ok(())
+                } else {
+                    let watchers: Vec<&String> = seen.iter().map(|(w, _, _)| w).collect();
+                    Err(format!(
+                        "n2 is {state_word} for only {watchers:?} of n1 and n3"
+                    ))
                 }
-            }
-            let state_word = format!("{state:?}").to_lowercase();
-            assert!(
-                since.elapsed() < limit,
-                "after {} ms, n2 is {state_word} for only {:?} of n1 and n3",
-                limit.as_millis(),
-                seen.iter().map(|(w, _, _)| w).collect::<Vec<_>>()
-            );
-            tokio::time::sleep(POLL).await;
-        }
+            })
+            .await;
         seen
     }
 }

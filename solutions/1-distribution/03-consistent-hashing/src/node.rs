@@ -26,14 +26,15 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::extract::Request;
-use axum::http::{HeaderValue, Method, StatusCode};
+use axum::http::{HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::Response;
-use node_kit::cart::{self, AddItem, Cart, CartService};
+use node_kit::cart::{self, AddItem, Cart, CartError, CartService};
+use node_kit::sync::Mutex;
 use node_kit::{ApiError, NodeContext, PeerClient, Routes};
 
 use crate::ring::{Ring, VNODES};
@@ -122,7 +123,9 @@ impl CartRouter {
                 Err(Failure::Refused(error)) => return Err(error),
                 Err(Failure::NoAnswer(why)) => {
                     tracing::warn!(cart, node = %entry.node, role = ?entry.role, "{why}; trying the next node of the preference list");
-                    lock(&self.suspects).insert(entry.node.clone(), Instant::now());
+                    self.suspects
+                        .lock()
+                        .insert(entry.node.clone(), Instant::now());
                 }
             }
         }
@@ -136,44 +139,39 @@ impl CartRouter {
     /// Is `node` up as far as this node knows? It never doubts itself.
     fn is_up(&self, node: &str) -> bool {
         node == self.me
-            || lock(&self.suspects)
+            || self
+                .suspects
+                .lock()
                 .get(node)
                 .is_none_or(|since| since.elapsed() >= SUSPECT_FOR)
     }
 
     /// Sends the request to `node`'s store over the internal route.
     async fn forward(&self, node: &str, cart: &str, op: &Op) -> Result<Cart, Failure> {
-        let request = match op {
-            Op::Add(add) => self
-                .peers
-                .request(node, Method::POST, &format!("/internal/carts/{cart}/items"))
-                .map(|r| r.json(add)),
-            Op::Get => self
-                .peers
-                .request(node, Method::GET, &format!("/internal/carts/{cart}")),
-        };
-        let request = request.ok_or_else(|| {
+        let peer = self.peers.peer(node).ok_or_else(|| {
             Failure::Refused(ApiError::internal(format!(
                 "the ring names {node}, not a peer"
             )))
         })?;
-        let no_answer =
-            |e: reqwest::Error| Failure::NoAnswer(format!("{node} did not answer: {e}"));
-        let response = request
-            .timeout(FORWARD_TIMEOUT)
-            .send()
-            .await
-            .map_err(no_answer)?;
-        let status = response.status();
-        if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
-            return Err(Failure::Refused(ApiError::new(
+        let store = peer.carts().timeout(FORWARD_TIMEOUT);
+        let answer = match op {
+            Op::Add(add) => store.add(cart, add).await,
+            Op::Get => store.get(cart).await,
+        };
+        match answer {
+            Ok(answer) => Ok(answer.cart),
+            Err(CartError::Refused {
+                status,
+                code,
+                message,
+                ..
+            }) => Err(Failure::Refused(ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "peer_error",
-                format!("{node} answered {status}: {body}"),
-            )));
+                format!("{node} answered {status} {code}: {message}"),
+            ))),
+            Err(e) => Err(Failure::NoAnswer(format!("{node} did not answer: {e}"))),
         }
-        response.json().await.map_err(no_answer)
     }
 }
 
@@ -196,7 +194,7 @@ pub struct Store {
 
 impl Store {
     fn apply(&self, cart: &str, op: &Op) -> Cart {
-        let mut carts = lock(&self.carts);
+        let mut carts = self.carts.lock();
         let items = match op {
             Op::Add(add) => {
                 let items = carts.entry(cart.to_string()).or_default();
@@ -245,10 +243,4 @@ async fn name_the_server(request: Request, next: Next) -> Response {
             response
         })
         .await
-}
-
-/// Locks a mutex. A poisoned one would mean a panic, and a panic ends the node (let it crash),
-/// so this never sees one in practice.
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -6,13 +6,12 @@
 //! that served a request in the `x-served-by` header.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use consistent_hashing_solution::{Ring, SERVED_BY, VNODES};
+use harness::eventually::NodeHttp;
 use harness::{Cluster, block_on};
-use node_kit::COOKIE_HEADER;
-use node_kit::cart::{AddItem, Cart};
+use node_kit::cart::{AddItem, Answer, Cart, CartError};
 
 /// The nodes, as the harness names them.
 const NODES: [&str; 3] = ["n1", "n2", "n3"];
@@ -155,10 +154,9 @@ fn carts() -> impl Iterator<Item = String> {
 }
 
 /// A client of the shop that can ask any node, and see which node served it.
-struct Shop {
-    http: reqwest::Client,
-    addrs: HashMap<String, SocketAddr>,
-    cookie: String,
+struct Shop<'a> {
+    cluster: &'a Cluster,
+    nodes: HashMap<String, NodeHttp>,
 }
 
 /// An answer to a cart request, and the node that served it.
@@ -167,20 +165,13 @@ struct Served {
     by: String,
 }
 
-impl Shop {
-    fn new(cluster: &Cluster) -> Shop {
-        Shop {
-            http: reqwest::Client::builder()
-                .no_proxy()
-                .timeout(Duration::from_secs(5))
-                .build()
-                .expect("an HTTP client"),
-            addrs: NODES
-                .iter()
-                .map(|id| (id.to_string(), cluster.addr(id)))
-                .collect(),
-            cookie: cluster.cookie().to_string(),
-        }
+impl<'a> Shop<'a> {
+    fn new(cluster: &'a Cluster) -> Shop<'a> {
+        let nodes = NODES
+            .iter()
+            .map(|id| (id.to_string(), cluster.http(id)))
+            .collect();
+        Shop { cluster, nodes }
     }
 
     /// Adds `item` to `cart` through node `via`.
@@ -189,48 +180,32 @@ impl Shop {
             request_id: format!("{cart}-{item}"),
             item: item.to_string(),
         };
-        let url = format!("http://{}/carts/{cart}/items", self.addrs[via]);
-        let response = self.http.post(url).json(&add).send().await;
-        served(response, &format!("add to cart {cart} through {via}")).await
+        let answer = self.nodes[via].carts().add(cart, &add).await;
+        self.served(answer, &format!("the add to cart {cart} through {via}"))
+            .await
     }
 
     /// Reads `cart` through node `via`.
     async fn get(&self, via: &str, cart: &str) -> Served {
-        let url = format!("http://{}/carts/{cart}", self.addrs[via]);
-        let response = self.http.get(url).send().await;
-        served(response, &format!("read of cart {cart} through {via}")).await
+        let answer = self.nodes[via].carts().get(cart).await;
+        self.served(answer, &format!("the read of cart {cart} through {via}"))
+            .await
     }
 
     /// What `node` itself stores for `cart` (its internal route, with the cookie).
     async fn stored(&self, node: &str, cart: &str) -> Cart {
-        let url = format!("http://{}/internal/carts/{cart}", self.addrs[node]);
-        let response = self
-            .http
-            .get(url)
-            .header(COOKIE_HEADER, &self.cookie)
-            .send()
-            .await;
-        served(
-            response,
-            &format!("read of {node}'s own copy of cart {cart}"),
-        )
-        .await
-        .cart
+        let answer = self.nodes[node].internal_carts().get(cart).await;
+        let what = format!("the read of {node}'s own copy of cart {cart}");
+        self.cluster.expect_answer(answer, &what).await.cart
     }
-}
 
-async fn served(response: reqwest::Result<reqwest::Response>, what: &str) -> Served {
-    let response = response.unwrap_or_else(|e| panic!("the {what} got no answer: {e}"));
-    let status = response.status();
-    let by = response
-        .headers()
-        .get(SERVED_BY)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("nobody")
-        .to_string();
-    let body = response.text().await.unwrap_or_default();
-    assert!(status.is_success(), "the {what} answered {status}: {body}");
-    let cart = serde_json::from_str(&body)
-        .unwrap_or_else(|e| panic!("the {what} answered {body:?}, not a cart: {e}"));
-    Served { cart, by }
+    /// The cart, and who served it; a node that died on the way fails the test with its panic.
+    async fn served(&self, answer: Result<Answer, CartError>, what: &str) -> Served {
+        let answer = self.cluster.expect_answer(answer, what).await;
+        let by = answer.header(SERVED_BY).unwrap_or("nobody").to_string();
+        Served {
+            cart: answer.cart,
+            by,
+        }
+    }
 }

@@ -14,11 +14,12 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use node_kit::ApiError;
 use node_kit::cart::{AddItem, Cart, CartService};
+use node_kit::sync::Mutex;
 use serde::{Deserialize, Serialize};
 
 /// How long an acknowledged add may sit in memory with `--ack-before-write`.
@@ -74,16 +75,12 @@ impl Carts {
                 loop {
                     tokio::time::sleep(FLUSH_EVERY).await;
                     let inner = flusher.0.clone();
-                    let _ = tokio::task::spawn_blocking(move || lock(&inner).flush()).await;
+                    let _ = tokio::task::spawn_blocking(move || inner.lock().flush()).await;
                 }
             });
         }
         Ok(store)
     }
-}
-
-fn lock(inner: &Mutex<Inner>) -> std::sync::MutexGuard<'_, Inner> {
-    inner.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl Inner {
@@ -114,7 +111,7 @@ impl CartService for Carts {
     async fn add(&self, cart: String, add: AddItem) -> Result<Cart, ApiError> {
         let inner = self.0.clone();
         tokio::task::spawn_blocking(move || {
-            let mut inner = lock(&inner);
+            let mut inner = inner.lock();
             let entry = Entry {
                 cart: cart.clone(),
                 request_id: add.request_id,
@@ -136,6 +133,6 @@ impl CartService for Carts {
     }
 
     async fn get(&self, cart: String) -> Result<Cart, ApiError> {
-        Ok(lock(&self.0).cart(&cart))
+        Ok(self.0.lock().cart(&cart))
     }
 }

@@ -14,9 +14,9 @@
 //!
 //! - the cart API of `node_kit::cart`, stored durably in the data directory ([`carts`]).
 //!
-//! Node-specific flags (after `--`): `--panic-on-start`, a stand-in for a skeleton's
-//! `todo!()`; `--ack-before-write`, a cart store that acknowledges adds before they are on
-//! disk (the broken store a checker must catch).
+//! Node-specific flags (after `--`, see [`Flags`]): `--panic-on-start`, a stand-in for a
+//! skeleton's `todo!()`; `--ack-before-write`, a cart store that acknowledges adds before they
+//! are on disk (the broken store a checker must catch).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,22 +29,23 @@ use node_kit::{ApiError, NodeContext, Routes};
 
 mod carts;
 
-/// Flags this node understands after `--`.
-const FLAGS: [&str; 2] = ["--panic-on-start", "--ack-before-write"];
+/// The test node's own flags, after `--`.
+#[derive(clap::Args)]
+struct Flags {
+    /// Panic while starting, as a skeleton's todo!() does.
+    #[arg(long)]
+    panic_on_start: bool,
+    /// Acknowledge cart adds before they are on disk: the broken store a checker must catch.
+    #[arg(long)]
+    ack_before_write: bool,
+}
 
 fn main() -> std::process::ExitCode {
-    node_kit::run(|ctx: NodeContext| async move {
-        let extra = &ctx.config.extra;
-        if let Some(unknown) = extra.iter().find(|a| !FLAGS.contains(&a.as_str())) {
-            return Err(format!(
-                "unknown test-node flag {unknown:?} (known: {})",
-                FLAGS.join(", ")
-            ));
-        }
-        if extra.iter().any(|a| a == "--panic-on-start") {
+    node_kit::run_with(|ctx: NodeContext, flags: Flags| async move {
+        if flags.panic_on_start {
             todo!("the test node was asked to panic on start");
         }
-        let ack_before_write = extra.iter().any(|a| a == "--ack-before-write");
+        let ack_before_write = flags.ack_before_write;
         let data_dir = ctx.config.data_dir.clone();
         let id = ctx.config.id.clone();
         let mut public = Router::new()
@@ -102,11 +103,9 @@ async fn slow(Path(ms): Path<u64>) -> String {
 
 async fn peers(State(ctx): State<NodeContext>) -> axum::Json<serde_json::Value> {
     let mut view = serde_json::Map::new();
-    for peer in ctx.peers.peers().ids() {
-        let request = ctx
-            .peers
-            .request(peer, axum::http::Method::GET, "/internal/ping")
-            .expect("listed peer")
+    for peer in ctx.peers.iter() {
+        let request = peer
+            .request(axum::http::Method::GET, "/internal/ping")
             .timeout(Duration::from_millis(300));
         let state = match request.send().await {
             Ok(r) if r.status().is_success() => "up".to_string(),
@@ -120,7 +119,7 @@ async fn peers(State(ctx): State<NodeContext>) -> axum::Json<serde_json::Value> 
                 }
             ),
         };
-        view.insert(peer.to_string(), state.into());
+        view.insert(peer.id().to_string(), state.into());
     }
     axum::Json(view.into())
 }
