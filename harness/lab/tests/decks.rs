@@ -1,10 +1,11 @@
 //! The slide decks, checked like code (DESIGN.md part 5).
 //!
-//! presenterm needs a real terminal, so the test gate cannot present a deck. It checks what
-//! goes wrong with one instead, in every `slides/NN-name.md`:
-//! - **it parses into slides**: an optional front matter block, then slides separated by
-//!   `<!-- end_slide -->` on a line of its own, at least [`MIN_SLIDES`], none empty, every
-//!   code fence closed;
+//! presenterm needs a real terminal, so the test gate cannot present a deck (CI does, in tmux:
+//! `scripts/check-decks.sh`, which also checks that every slide fits). It checks what goes
+//! wrong with one instead, in every `slides/NN-name.md`:
+//! - **it parses into slides**: an optional front matter block (its title plain text, not a
+//!   list item), then slides separated by `<!-- end_slide -->` on a line of its own, at least
+//!   [`MIN_SLIDES`], none empty, every code fence closed;
 //! - **its comments are presenterm's**: a one-line HTML comment is a command presenterm knows
 //!   (it refuses the deck otherwise), and every speaker note is well formed, either
 //!   `<!-- speaker_note: text -->` on one line or the YAML block form (a malformed block is
@@ -298,6 +299,24 @@ fn front_matter(lines: &[&str], report: &mut Report) -> usize {
             report.problem(
                 no,
                 format!("quote the front matter value of {key}: YAML reads its `: ` as a key"),
+            );
+        }
+        // presenterm reads the title slide's text as one line of Markdown and refuses a deck
+        // whose title is a list item or a heading ("inline must be simple text").
+        let text = value.trim_matches(['"', '\'']);
+        let numbered = text.split_once(['.', ')']).is_some_and(|(n, rest)| {
+            !n.is_empty() && n.chars().all(|c| c.is_ascii_digit()) && rest.starts_with(' ')
+        });
+        let marked = ["- ", "* ", "+ ", "#", "> "]
+            .iter()
+            .any(|m| text.starts_with(m));
+        if numbered || marked {
+            report.problem(
+                no,
+                format!(
+                    "presenterm reads the front matter's {key} {text:?} as a list item or heading, \
+                     and refuses the deck: reword its start (\"Section 1: ...\")"
+                ),
             );
         }
     }
@@ -1029,6 +1048,13 @@ fn a_broken_deck_structure_is_reported() {
     expect_one(
         check_broken("Run `cargo lab demo` or", "Run cargo lab demo or"),
         "`cargo lab` in plain prose",
+    );
+    expect_one(
+        check_broken(
+            "title: \"A deck: for the checker's tests\"",
+            "title: \"1. A deck\"",
+        ),
+        "as a list item or heading",
     );
     let ws = Workspace::load();
     let short = GOOD.split("<!-- end_slide -->").next().unwrap_or_default();
