@@ -12,6 +12,8 @@
 //! - [`StaleReads`]: reads that missed an add acknowledged before the read was sent.
 //! - [`Availability`]: the share of operations that succeeded, per time window.
 //! - [`LatencyPercentiles`]: a latency percentile per time window.
+//! - [`smallest_at_least`], [`largest_at_most`]: values a demo measured itself (a verdict
+//!   time, a failover window) held to a floor or a ceiling.
 //!
 //! Windows are keyed by when an operation was *sent*: an outage then shows in the windows
 //! whose requests it hurt, even if their replies (or timeouts) came later.
@@ -145,7 +147,9 @@ impl Offender {
 }
 
 impl CheckResult {
-    fn new(name: impl Into<String>, figure: f64, bound: Bound, threshold: f64) -> Self {
+    /// A result for `figure` held to `threshold` on the side `bound` says: passed when it holds.
+    /// For checks a scenario's checkers cannot express, such as a code demo's measurements.
+    pub fn new(name: impl Into<String>, figure: f64, bound: Bound, threshold: f64) -> Self {
         CheckResult {
             name: name.into(),
             passed: bound.holds(figure, threshold),
@@ -164,15 +168,51 @@ impl CheckResult {
         self
     }
 
-    fn unit(mut self, unit: &str) -> Self {
+    pub fn unit(mut self, unit: &str) -> Self {
         self.unit = unit.into();
         self
     }
 
-    fn detail(mut self, detail: String) -> Self {
+    pub fn detail(mut self, detail: String) -> Self {
         self.detail = detail;
         self
     }
+}
+
+/// Measured values held to a floor: the figure is the smallest of them. For figures a
+/// history cannot give (a detector's verdict time, a failover window). Nothing measured fails.
+pub fn smallest_at_least(
+    name: impl Into<String>,
+    values: &[f64],
+    floor: f64,
+    unit: &str,
+) -> CheckResult {
+    measured(name.into(), values, Bound::AtLeast, floor, unit)
+}
+
+/// Measured values held to a ceiling: the figure is the largest of them. Nothing measured
+/// fails.
+pub fn largest_at_most(
+    name: impl Into<String>,
+    values: &[f64],
+    ceiling: f64,
+    unit: &str,
+) -> CheckResult {
+    measured(name.into(), values, Bound::AtMost, ceiling, unit)
+}
+
+fn measured(name: String, values: &[f64], bound: Bound, threshold: f64, unit: &str) -> CheckResult {
+    let worst = match bound {
+        Bound::AtLeast => values.iter().copied().reduce(f64::min),
+        Bound::AtMost => values.iter().copied().reduce(f64::max),
+    };
+    let Some(figure) = worst else {
+        return no_operations(name, threshold, bound, unit);
+    };
+    let all: Vec<String> = values.iter().map(|v| format!("{v:.0}")).collect();
+    CheckResult::new(name, figure, bound, threshold)
+        .unit(unit)
+        .detail(format!("measured: {} {unit}", all.join(", ")))
 }
 
 /// Runs every checker over the same run.
@@ -855,5 +895,21 @@ mod tests {
             results.iter().map(|r| r.name.clone()).collect::<Vec<_>>()
         );
         assert!(results.iter().all(|r| r.passed), "{results:#?}");
+    }
+
+    #[test]
+    fn measured_values_are_held_to_a_floor_or_a_ceiling_by_their_worst() {
+        let times = [1640.0, 1990.0];
+        assert!(smallest_at_least("verdict", &times, 1100.0, "ms").passed);
+        assert!(largest_at_most("verdict", &times, 2300.0, "ms").passed);
+        let early = smallest_at_least("verdict", &[900.0, 1990.0], 1100.0, "ms");
+        assert!(!early.passed && early.figure == 900.0, "{early:?}");
+        let late = largest_at_most("verdict", &[1640.0, 2400.0], 2300.0, "ms");
+        assert!(!late.passed && late.figure == 2400.0, "{late:?}");
+        assert!(late.detail.contains("1640, 2400 ms"), "{}", late.detail);
+        assert!(
+            !largest_at_most("verdict", &[], 2300.0, "ms").passed,
+            "nothing measured"
+        );
     }
 }

@@ -23,6 +23,8 @@
 //!   whose faults touched nothing is inconclusive.
 //! - [`compose`]: the docker-compose cluster: the container verbs.
 //! - [`props`]: the lab's proptest configuration and `for_all!`.
+//! - [`watch`]: what each node thinks: every running node's answer to one `GET`, polled
+//!   together, for demos that show the nodes' own views.
 //! - [`duration`]: times as people write them (`250ms`, `4s`), one parser for every file and flag.
 //!
 //! - [`block_on`]: runs a test's async body on its own runtime, failed if it gets stuck.
@@ -58,6 +60,7 @@ pub mod load;
 pub mod props;
 pub mod report;
 pub mod scenario;
+pub mod watch;
 
 /// How long a test's body may run under [`block_on`] before it fails as stuck.
 pub const TEST_LIMIT: std::time::Duration = std::time::Duration::from_secs(30);

@@ -871,6 +871,48 @@ impl std::ops::Deref for LoadReport {
 }
 
 impl LoadReport {
+    /// The figures of whatever a history logged, for a report of activity that no [`Load`]
+    /// drove (a demo's own polls of its nodes, say): each operation counts in the second it
+    /// was sent and its reply in the second it ended, as a closed loop of `workers`.
+    pub fn from_history(history: &crate::history::History, workers: usize) -> LoadReport {
+        let mut record = Record::default();
+        let mut last = Duration::ZERO;
+        for op in history.operations() {
+            record.sent += 1;
+            record.window(op.invoked).sent += 1;
+            last = last.max(op.invoked);
+            let Some(end) = &op.end else { continue };
+            last = last.max(end.at);
+            let waited =
+                u64::try_from(end.at.saturating_sub(op.invoked).as_micros()).unwrap_or(u64::MAX);
+            record_us(&mut record.latency, waited);
+            let window = record.window(end.at);
+            record_us(&mut window.latency, waited);
+            match &end.outcome {
+                crate::history::Completion::Ok(_) => {
+                    window.ok += 1;
+                    record.ok += 1;
+                }
+                crate::history::Completion::Fail(kind) => {
+                    window.failed += 1;
+                    *record.failed.entry(kind.clone()).or_default() += 1;
+                }
+                crate::history::Completion::Unknown(kind) => {
+                    window.unknown += 1;
+                    *record.unknown.entry(kind.clone()).or_default() += 1;
+                }
+            }
+        }
+        LoadReport {
+            mode: Mode::Closed { workers },
+            duration: last.max(Duration::from_millis(1)),
+            elapsed: last,
+            scheduled: record.sent,
+            dropped: 0,
+            record,
+        }
+    }
+
     /// The schedule's mean rate, requests per second.
     pub fn target_rate(&self) -> f64 {
         self.scheduled as f64 / self.duration.as_secs_f64()
@@ -1134,5 +1176,26 @@ mod tests {
             "the timeouts are waits too: {}",
             report.latency.max()
         );
+    }
+
+    #[test]
+    fn a_history_gives_the_figures_of_a_run_no_load_drove() {
+        use crate::history::{Action, History};
+        let history = History::new();
+        let ask = || Action::Request {
+            name: "GET /cluster".into(),
+        };
+        history.invoke("n1", ask()).ok();
+        history.invoke("n2", ask()).fail("connect");
+        history.invoke("n3", ask()).unknown("timeout");
+        drop(history.invoke("n1", ask())); // never ended: unknown
+        let report = LoadReport::from_history(&history, 3);
+        assert_eq!(report.sent, 4);
+        assert_eq!(report.ok, 1);
+        assert_eq!(report.failed.get("connect"), Some(&1));
+        assert_eq!(report.unknown.values().sum::<u64>(), 2);
+        assert_eq!(report.windows.len(), 1);
+        assert_eq!(report.windows[0].sent, 4);
+        assert_eq!(report.mode, Mode::Closed { workers: 3 });
     }
 }

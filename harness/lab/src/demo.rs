@@ -1,14 +1,18 @@
 //! `cargo lab demo [NAME]`: the instructor's live demos.
 //!
-//! A demo is a scenario with a story: its file has an `intro` (what is about to happen and
-//! why) and a `say` line on each fault. The demo prints the intro, starts a local cluster of
-//! reference nodes, drives the load, fires the faults with their narration, shows the live
-//! figures every second (throughput, errors, p99, each node's state), and ends with the
-//! checks and the report's path. It never waits for input, so it runs the same in CI.
+//! A demo is declared by the crate it belongs to, in `[package.metadata.lab] demos` (see
+//! [`crate::scenario::declared`]); the lab knows none by name. Two kinds:
+//! - a scenario with a story: its file has an `intro` (what is about to happen and why) and a
+//!   `say` line on each fault. The demo prints the intro, starts a local cluster, drives the
+//!   load, fires the faults with their narration, shows the live figures every second
+//!   (throughput, errors, p99, each node's state), and ends with the checks and the report;
+//! - a code demo, for stories a workload cannot see (exercise 02's detection times, read from
+//!   each node's own view): an example of its crate, run with the node binary the lab built.
 //!
-//! A few demos need more than a workload can see, and are code: [`crate::detection`] shows
-//! each node's own view of the others while one hangs and another dies. [`names`] lists both
-//! kinds, for `--list` and for the slide checker.
+//! Either runs the reference solution's nodes or, with `--impl exercise`, the attendee's, and
+//! says which. Either writes the same report directory and prints its path last. A demo never
+//! waits for input, so it runs the same in CI. [`names`] lists them for `--list` and for the
+//! slide checker.
 
 use std::io::Write;
 use std::path::Path;
@@ -17,14 +21,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use clap::Args;
-use harness::scenario::{self, Live, Observer, RunOptions, Scenario};
+use harness::scenario::{self, Live, NodeRef, Observer, RunOptions, Scenario};
 
 use crate::catalog::find_root;
-use crate::detection;
-use crate::scenario::{Impl, build_node, default_out, discover, file_stem};
-
-/// The demo `cargo lab demo` runs without a name: the README's run command.
-pub const FLAGSHIP: &str = "owner-lost";
+use crate::scenario::{DemoEntry, Impl, build_node, declared, default_out, discover, file_stem};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -41,41 +41,76 @@ pub struct DemoArgs {
     pub seed: Option<u64>,
 }
 
+/// A demo, ready to list or run.
+enum Demo {
+    Scenario {
+        scenario: Box<Scenario>,
+        flagship: bool,
+    },
+    Code(DemoEntry),
+}
+
+impl Demo {
+    fn name(&self) -> &str {
+        match self {
+            Demo::Scenario { scenario, .. } => &scenario.name,
+            Demo::Code(DemoEntry::Code { name, .. }) => name,
+            Demo::Code(DemoEntry::Scenario { .. }) => unreachable!("built as Demo::Scenario"),
+        }
+    }
+
+    fn about(&self) -> &str {
+        match self {
+            Demo::Scenario { scenario, .. } => &scenario.description,
+            Demo::Code(DemoEntry::Code { about, .. }) => about,
+            Demo::Code(DemoEntry::Scenario { .. }) => unreachable!("built as Demo::Scenario"),
+        }
+    }
+
+    fn flagship(&self) -> bool {
+        match self {
+            Demo::Scenario { flagship, .. } => *flagship,
+            Demo::Code(DemoEntry::Code { flagship, .. }) => *flagship,
+            Demo::Code(DemoEntry::Scenario { flagship, .. }) => *flagship,
+        }
+    }
+}
+
 pub fn run(args: DemoArgs) -> ExitCode {
     let root = match find_root() {
         Ok(root) => root,
         Err(e) => return fail(&e),
     };
-    let demos = demos(&root);
+    let demos = match demos(&root) {
+        Ok(demos) => demos,
+        Err(e) => return fail(&e),
+    };
     if args.list {
-        let mut listed: Vec<(&str, &str)> = demos
-            .iter()
-            .map(|d| (d.name.as_str(), d.description.as_str()))
-            .chain(CODE_DEMOS.iter().copied())
-            .collect();
-        listed.sort();
-        for (name, description) in listed {
-            let star = if name == FLAGSHIP { "*" } else { " " };
-            println!("{star} {name:<24} {description}");
+        for demo in &demos {
+            let star = if demo.flagship() { "*" } else { " " };
+            println!("{star} {:<24} {}", demo.name(), demo.about());
         }
         println!("\n* the flagship: `cargo lab demo` runs it. Any other: cargo lab demo <name>");
+        println!("  On your own code: cargo lab demo <name> --impl exercise");
         return ExitCode::SUCCESS;
     }
-    let name = args.name.as_deref().unwrap_or(FLAGSHIP);
-    if name == detection::NAME {
-        return detection::run(&root, args.implementation, args.seed);
-    }
-    let Some(demo) = demos.iter().find(|d| d.name == name) else {
+    let chosen = match &args.name {
+        Some(name) => demos.iter().find(|d| d.name() == name),
+        None => demos.iter().find(|d| d.flagship()),
+    };
+    let Some(demo) = chosen else {
+        let names: Vec<&str> = demos.iter().map(Demo::name).collect();
         return fail(&format!(
-            "no demo named {name:?}; there are: {}",
-            names(&root).join(", ")
+            "no demo named {:?}; there are: {}",
+            args.name.as_deref().unwrap_or("(the flagship)"),
+            names.join(", ")
         ));
     };
-    play(&root, demo, &args)
+    match demo {
+        Demo::Scenario { scenario, .. } => play(&root, scenario, &args),
+        Demo::Code(entry) => run_code(&root, entry, &args),
+    }
 }
-
-/// The demos written as code, with what `--list` says about them.
-const CODE_DEMOS: [(&str, &str); 1] = [(detection::NAME, detection::DESCRIPTION)];
 
 /// Every scenario's name, as `cargo lab scenario run <name>` takes it (demos or not).
 pub fn scenario_names(root: &Path) -> Vec<String> {
@@ -84,13 +119,11 @@ pub fn scenario_names(root: &Path) -> Vec<String> {
 
 /// Every demo's name, scenario files and code alike, in name order.
 pub fn names(root: &Path) -> Vec<String> {
-    let mut names: Vec<String> = demos(root)
-        .into_iter()
-        .map(|d| d.name)
-        .chain(CODE_DEMOS.iter().map(|(name, _)| name.to_string()))
-        .collect();
-    names.sort();
-    names
+    demos(root)
+        .unwrap_or_default()
+        .iter()
+        .map(|d| d.name().to_string())
+        .collect()
 }
 
 fn fail(message: &str) -> ExitCode {
@@ -98,13 +131,104 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Every scenario with an intro, in name order.
-pub fn demos(root: &Path) -> Vec<Scenario> {
-    discover(root)
-        .iter()
-        .filter_map(|path| Scenario::load(path).ok())
-        .filter(|s| !s.intro.trim().is_empty())
-        .collect()
+/// Every declared demo, in name order. A scenario demo must load and have an intro; there
+/// must be exactly one flagship.
+fn demos(root: &Path) -> Result<Vec<Demo>, String> {
+    let mut demos = Vec::new();
+    for entry in declared(root)?.demos {
+        match entry {
+            DemoEntry::Scenario { path, flagship } => {
+                let scenario = Scenario::load(&path).map_err(|e| e.to_string())?;
+                if scenario.intro.trim().is_empty() {
+                    return Err(format!(
+                        "{} is declared a demo but has no intro to narrate",
+                        path.display()
+                    ));
+                }
+                demos.push(Demo::Scenario {
+                    scenario: Box::new(scenario),
+                    flagship,
+                });
+            }
+            code => demos.push(Demo::Code(code)),
+        }
+    }
+    demos.sort_by(|a, b| a.name().cmp(b.name()));
+    let flagships = demos.iter().filter(|d| d.flagship()).count();
+    if flagships != 1 {
+        return Err(format!(
+            "the crates declare {flagships} flagship demos; `cargo lab demo` needs exactly one \
+             (flagship = true in [package.metadata.lab] demos)"
+        ));
+    }
+    Ok(demos)
+}
+
+/// Whose code runs, for the narration.
+fn whose(implementation: Impl) -> &'static str {
+    match implementation {
+        Impl::Solution => "the reference solution",
+        Impl::Exercise => "your exercise",
+    }
+}
+
+/// Runs a code demo: builds the node (solution or exercise), then the demo's example of the
+/// same side with that binary, a seed and the report directory.
+fn run_code(root: &Path, entry: &DemoEntry, args: &DemoArgs) -> ExitCode {
+    let DemoEntry::Code {
+        name,
+        package,
+        example,
+        node,
+        ..
+    } = entry
+    else {
+        return fail("not a code demo");
+    };
+    let node_ref = NodeRef::Exercise(node.clone());
+    let bin = match build_node(root, &node_ref, args.implementation) {
+        Ok(bin) => bin,
+        Err(e) => return fail(&e),
+    };
+    // The example is built from the same side as the node (the generator copies it into the
+    // exercise crate), so both agree on the node's wire types.
+    let host = match args.implementation {
+        Impl::Solution => package.clone(),
+        Impl::Exercise => node.clone(),
+    };
+    let seed = args.seed.unwrap_or_else(|| {
+        use std::hash::{BuildHasher, RandomState};
+        RandomState::new().hash_one(std::time::SystemTime::now()) % 10_000
+    });
+    let out = default_out(root, name, seed);
+    eprintln!("building the {name} demo ({host}, example {example}) ...");
+    let status = crate::runner::cargo(root)
+        .args([
+            "run",
+            "--quiet",
+            "--package",
+            &host,
+            "--example",
+            example,
+            "--",
+        ])
+        .arg("--node")
+        .arg(&bin)
+        .arg("--out")
+        .arg(&out)
+        .args([
+            "--seed",
+            &seed.to_string(),
+            "--whose",
+            whose(args.implementation),
+        ])
+        .status();
+    // The demo prints its own table and report path, last.
+    match status {
+        Ok(status) if status.success() => ExitCode::SUCCESS,
+        Ok(status) => ExitCode::from(u8::try_from(status.code().unwrap_or(2)).unwrap_or(2)),
+        Err(e) => fail(&format!("cannot run cargo: {e}")),
+    }
 }
 
 fn play(root: &Path, demo: &Scenario, args: &DemoArgs) -> ExitCode {
@@ -119,8 +243,9 @@ fn play(root: &Path, demo: &Scenario, args: &DemoArgs) -> ExitCode {
     };
     let seed = args.seed.unwrap_or(demo.seed);
     println!(
-        "starting {} node(s) of {}, then {} s of cart traffic at {}/s (seed {seed})\n",
+        "starting {} node(s) of {} ({}), then {} s of cart traffic at {}/s (seed {seed})\n",
         demo.cluster.nodes,
+        whose(args.implementation),
         bin.file_name()
             .map(|f| f.to_string_lossy())
             .unwrap_or_default(),

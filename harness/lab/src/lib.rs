@@ -7,7 +7,7 @@
 //!   (the gate that keeps every pair honest).
 //! - [`load`]: `load`, a standalone open-loop HTTP load generator.
 //! - [`scenario`]: `scenario list|run`, failure and load scenarios described as data.
-//! - [`demo`]: `demo`, the narrated instructor demos; [`detection`] is the one written as code.
+//! - [`demo`]: `demo`, the narrated instructor demos, declared by the crates they belong to.
 //!
 //!
 //! What those commands share:
@@ -22,7 +22,6 @@
 //! The parser is public so the slide checker can parse every `cargo lab` command a deck shows.
 
 pub mod demo;
-pub mod detection;
 pub mod load;
 pub mod pipeline;
 pub mod scenario;

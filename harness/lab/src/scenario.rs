@@ -13,6 +13,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use clap::{Args, Subcommand, ValueEnum};
 use harness::scenario::{self, NodeRef, RunOptions, Scenario};
+use serde::Deserialize;
 
 use crate::catalog::find_root;
 use crate::runner::cargo;
@@ -81,39 +82,173 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Every scenario file, by name.
-pub(crate) fn discover(root: &Path) -> Vec<PathBuf> {
-    let mut dirs = vec![root.join("harness/core/scenarios")];
-    let solutions = root.join("solutions");
-    for section in read_dirs(&solutions) {
-        for exercise in read_dirs(&section) {
-            dirs.push(exercise.join("scenarios"));
-        }
-    }
-    let mut files: Vec<PathBuf> = dirs
-        .iter()
-        .flat_map(|d| std::fs::read_dir(d).into_iter().flatten().flatten())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    files.sort_by_key(|p| p.file_stem().map(|s| s.to_owned()));
-    files
+/// What the workspace's crates declare in `[package.metadata.lab]`: their scenario files and
+/// their demos. Only the default members are read (the harness, the kit, the lab and the
+/// reference solutions): a skeleton's copy of its solution's metadata would list everything
+/// twice.
+///
+/// ```toml
+/// [package.metadata.lab]
+/// scenarios = ["scenarios/owner-lost.toml"]          # cargo lab scenario run owner-lost
+/// demos = [
+///     { scenario = "scenarios/owner-lost.toml", flagship = true },   # its `intro` narrates
+///     { name = "detection", example = "detection", node = "failure-detection",
+///       about = "how long until a paused node is declared down" },   # a code demo
+/// ]
+/// ```
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Declared {
+    pub scenarios: Vec<PathBuf>,
+    pub demos: Vec<DemoEntry>,
 }
 
-fn read_dirs(dir: &Path) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_dir())
-        .collect();
-    dirs.sort();
-    dirs
+/// One declared demo.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum DemoEntry {
+    /// A scenario file with an `intro`.
+    Scenario { path: PathBuf, flagship: bool },
+    /// An example of `package` that plays the demo itself, given the node binary of `node`
+    /// (an exercise's name, like a scenario's `exercise = "..."`).
+    Code {
+        name: String,
+        package: String,
+        example: String,
+        node: String,
+        about: String,
+        flagship: bool,
+    },
+}
+
+#[derive(Deserialize)]
+struct Manifest {
+    package: Option<ManifestPackage>,
+    workspace: Option<ManifestWorkspace>,
+}
+
+#[derive(Deserialize)]
+struct ManifestWorkspace {
+    #[serde(rename = "default-members", default)]
+    default_members: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ManifestPackage {
+    name: String,
+    metadata: Option<ManifestMetadata>,
+}
+
+#[derive(Deserialize)]
+struct ManifestMetadata {
+    lab: Option<LabMetadata>,
+}
+
+#[derive(Deserialize)]
+struct LabMetadata {
+    #[serde(default)]
+    scenarios: Vec<String>,
+    #[serde(default)]
+    demos: Vec<DemoMetadata>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DemoMetadata {
+    scenario: Option<String>,
+    name: Option<String>,
+    example: Option<String>,
+    node: Option<String>,
+    about: Option<String>,
+    #[serde(default)]
+    flagship: bool,
+}
+
+/// Reads every default member's declarations; a bad one is an error naming its manifest.
+pub(crate) fn declared(root: &Path) -> Result<Declared, String> {
+    let read = |path: &Path| -> Result<Manifest, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        toml::from_str(&text).map_err(|e| format!("{}: {}", path.display(), e.message()))
+    };
+    let workspace = read(&root.join("Cargo.toml"))?
+        .workspace
+        .ok_or("the root Cargo.toml has no [workspace]")?;
+    let mut declared = Declared::default();
+    for member in &workspace.default_members {
+        let dir = root.join(member);
+        let manifest = dir.join("Cargo.toml");
+        let Some(package) = read(&manifest)?.package else {
+            continue;
+        };
+        let Some(lab) = package.metadata.and_then(|m| m.lab) else {
+            continue;
+        };
+        let bad = |why: &str| format!("{}: [package.metadata.lab] {why}", manifest.display());
+        for file in &lab.scenarios {
+            let path = dir.join(file);
+            if !path.is_file() {
+                return Err(bad(&format!(
+                    "scenarios names {file}, which does not exist"
+                )));
+            }
+            declared.scenarios.push(path);
+        }
+        for demo in lab.demos {
+            let entry = match demo {
+                DemoMetadata {
+                    scenario: Some(file),
+                    name: None,
+                    example: None,
+                    node: None,
+                    about: None,
+                    flagship,
+                } => {
+                    let path = dir.join(&file);
+                    if !path.is_file() {
+                        return Err(bad(&format!("a demo names {file}, which does not exist")));
+                    }
+                    DemoEntry::Scenario { path, flagship }
+                }
+                DemoMetadata {
+                    scenario: None,
+                    name: Some(name),
+                    example: Some(example),
+                    node: Some(node),
+                    about: Some(about),
+                    flagship,
+                } => DemoEntry::Code {
+                    name,
+                    package: package.name.clone(),
+                    example,
+                    node,
+                    about,
+                    flagship,
+                },
+                _ => {
+                    return Err(bad(
+                        "a demo is { scenario = \"file.toml\" } or { name, example, node, about }",
+                    ));
+                }
+            };
+            declared.demos.push(entry);
+        }
+    }
+    declared
+        .scenarios
+        .sort_by_key(|p| p.file_stem().map(|s| s.to_owned()));
+    Ok(declared)
+}
+
+/// Every declared scenario file, by name.
+pub(crate) fn discover(root: &Path) -> Vec<PathBuf> {
+    declared(root).map(|d| d.scenarios).unwrap_or_default()
 }
 
 fn list(root: &Path) -> ExitCode {
-    for path in discover(root) {
+    let declared = match declared(root) {
+        Ok(declared) => declared,
+        Err(e) => return fail(&e),
+    };
+    for path in declared.scenarios {
         let shown = path
             .strip_prefix(root)
             .unwrap_or(&path)

@@ -2,38 +2,54 @@
 //! and when it dies.
 //!
 //! A scenario file cannot tell this story: its workload sees requests succeed or fail, and
-//! what matters here is each node's own view of the others (exercise 02's `GET /cluster`).
-//! So this demo is code. It starts three nodes of exercise 02 with a tick time T, asks every
-//! running node for its view every [`POLL`], and prints a line a second of who thinks what.
-//! Then it pauses n2 (SIGSTOP: sockets open, no answers) and measures when n1 and n3 declare
-//! it down; resumes it; kills n3 (SIGKILL: the operating system closes its sockets) and
-//! measures the same for n1 and n2; restarts it. It ends with the two detection times against
-//! T, and a report directory (`verdict.json`, the timeline, the node logs) whose path it
-//! prints last.
+//! what matters here is each node's own view of the others (this exercise's `GET /cluster`,
+//! read into its own [`ClusterView`]). So this demo is code, and lives beside the exercise it
+//! shows. It starts three nodes with a tick time T, asks every running node for its view every
+//! [`POLL`] (the harness's [`Views`]), and prints a line a second of who thinks what. Then it
+//! pauses n2 (SIGSTOP: sockets open, no answers) and measures when n1 and n3 declare it down;
+//! resumes it; kills n3 (SIGKILL: the operating system closes its sockets) and measures the
+//! same for n1 and n2; restarts it. It ends with the detection times against T, the checks,
+//! and the run's report directory (`verdict.json`, `history.jsonl` of every ask, the node
+//! logs, `report.html` with the pause and the kill shaded, `timeline.txt`).
 //!
 //! A detection time is taken from the node's own account, not from the poll that saw it:
 //! the view says how long a peer has been in its state (`for_ms`), so the moment of the
 //! verdict is known to a few milliseconds even though the demo polls every 50.
+//!
+//! The lab runs it (`cargo lab demo detection [--impl exercise] [--seed S]`) with the node
+//! binary it built, solution or exercise: `--node <binary> --out <dir> [--seed S]`.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
+use clap::Parser;
+use failure_detection_solution::monitor::ClusterView;
+use failure_detection_solution::tick::Verdict;
 use harness::Cluster;
-use harness::deployment::NodeState;
-use harness::scenario::NodeRef;
-use serde::Deserialize;
+use harness::check::{self, CheckResult};
+use harness::history::History;
+use harness::load::LoadReport;
+use harness::report::{self, Span};
+use harness::watch::Views;
 use serde_json::json;
 
-use crate::scenario::{Impl, build_node};
-
-/// The demo's name: `cargo lab demo detection`.
-pub const NAME: &str = "detection";
-
-/// What `cargo lab demo --list` says about it.
-pub const DESCRIPTION: &str =
-    "exercise 02: how long until a paused node is declared down (about T), and a killed one";
+/// The demo's flags, given by `cargo lab demo detection`.
+#[derive(Debug, Parser)]
+struct Args {
+    /// The node binary to run (the lab builds the solution's or the attendee's).
+    #[arg(long)]
+    node: PathBuf,
+    /// The report directory (created).
+    #[arg(long)]
+    out: PathBuf,
+    /// Picks the moment of the pause within a tick interval; random when absent.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Whose code runs, for the narration: "the reference solution" or "your exercise".
+    #[arg(long, default_value = "the reference solution")]
+    whose: String,
+}
 
 /// T, the nodes' tick time: long enough that its window dwarfs scheduling noise on a busy
 /// laptop, short enough that the room does not wait. Erlang's default is 60 s.
@@ -64,32 +80,6 @@ tick is needed: expect a few milliseconds.
 Every 50 ms we ask each running node for its view (GET /cluster). Each line shows what every
 node thinks of its peers, and phi, the accrual detector's suspicion (8 or more: suspected).";
 
-/// One node's view, as `GET /cluster` answers it (only the fields the demo shows).
-#[derive(Debug, Clone, Deserialize)]
-struct View {
-    peers: BTreeMap<String, PeerView>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-struct PeerView {
-    /// `up` or `down`.
-    state: String,
-    why: String,
-    /// How long the peer has been in `state`, by the node's own clock.
-    for_ms: u64,
-    /// `None` when off the scale.
-    phi: Option<f64>,
-    /// Phi at or above its threshold (8).
-    suspected: bool,
-}
-
-/// A view and the moment it arrived.
-#[derive(Debug, Clone)]
-struct Seen {
-    view: View,
-    at: Instant,
-}
-
 /// One watcher's verdict on a broken peer.
 #[derive(Debug, Clone)]
 struct Detection {
@@ -102,27 +92,31 @@ struct Detection {
     phi_suspected: Option<Duration>,
 }
 
-/// Runs the demo. Never reads stdin. `seed` picks the moment of the pause within a tick
-/// interval (random when `None`), so runs land all over net_ticktime's window.
-pub fn run(root: &Path, implementation: Impl, seed: Option<u64>) -> ExitCode {
-    println!("== demo: {NAME} ==\n");
+/// What the demo measured.
+struct Findings {
+    paused: Vec<Detection>,
+    resumed: Vec<Detection>,
+    killed: Vec<Detection>,
+    restarted: Vec<Detection>,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    println!("== demo: detection ==\n");
     for line in INTRO.lines() {
         println!("  {line}");
     }
     println!();
-    let node = NodeRef::Exercise("failure-detection".into());
-    let bin = match build_node(root, &node, implementation) {
-        Ok(bin) => bin,
-        Err(e) => return broke(&e),
-    };
     println!(
-        "starting 3 nodes of {}, T = {} ms\n",
-        bin.file_name()
+        "starting 3 nodes of {} ({}), T = {} ms\n",
+        args.whose,
+        args.node
+            .file_name()
             .map(|f| f.to_string_lossy())
             .unwrap_or_default(),
         T.as_millis()
     );
-    let cluster = match Cluster::builder(&bin)
+    let cluster = match Cluster::builder(&args.node)
         .nodes(3)
         .args(["--tick-time-ms", &T.as_millis().to_string()])
         .start()
@@ -138,34 +132,32 @@ pub fn run(root: &Path, implementation: Impl, seed: Option<u64>) -> ExitCode {
         Ok(runtime) => runtime,
         Err(e) => return broke(&format!("cannot start a runtime: {e}")),
     };
-    let mut watch = match Watch::new(&cluster) {
-        Ok(watch) => watch,
-        Err(e) => return broke(&e),
-    };
-    let seed = seed.unwrap_or_else(entropy);
+    let seed = args.seed.unwrap_or_else(entropy);
+    let started = SystemTime::now();
+    let mut watch = Watch::new(&cluster);
     let outcome = runtime.block_on(script(&mut watch, seed));
-    let out = crate::scenario::default_out(root, NAME, seed);
-    let written = write_report(&out, seed, &cluster, &watch, &outcome);
+    let written = write_report(&args.out, seed, started, &cluster, &watch, &outcome);
     drop(cluster);
-    match outcome {
-        Ok(findings) => {
-            let passed = summary(&findings);
+    match (outcome, written) {
+        (Ok(findings), Ok(table)) => {
+            times(&findings);
+            let passed = checks(&findings).iter().all(|c| c.passed);
+            lesson(passed);
             println!(
-                "pause at another moment: cargo lab demo {NAME}; at the same offset: --seed {seed}"
+                "pause at another moment: cargo lab demo detection; at the same offset: --seed {seed}\n"
             );
-            match written {
-                Ok(()) => println!("report: {}", out.display()),
-                Err(e) => eprintln!("lab: could not write the report: {e}"),
-            }
+            // The report's path comes last: it is what the audience opens next.
+            print!("{table}");
             if passed {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)
             }
         }
-        Err(e) => {
+        (Ok(_), Err(e)) => broke(&format!("could not write the report: {e}")),
+        (Err(e), written) => {
             if written.is_ok() {
-                eprintln!("the node logs are in {}", out.display());
+                eprintln!("the node logs are in {}", args.out.display());
             }
             broke(&format!("the demo broke: {e}"))
         }
@@ -175,14 +167,6 @@ pub fn run(root: &Path, implementation: Impl, seed: Option<u64>) -> ExitCode {
 fn broke(message: &str) -> ExitCode {
     eprintln!("lab: {message}");
     ExitCode::from(2)
-}
-
-/// What the demo measured.
-struct Findings {
-    paused: Vec<Detection>,
-    resumed: Vec<Detection>,
-    killed: Vec<Detection>,
-    restarted: Vec<Detection>,
 }
 
 /// The demo's script: healthy, pause, resume, kill, restart.
@@ -201,9 +185,10 @@ async fn script(watch: &mut Watch<'_>, seed: u64) -> Result<Findings, String> {
     watch.say(&format!(
         "SIGSTOP {HUNG}: it hangs with its sockets open. Its peers hear nothing, and must wait."
     ));
+    watch.fault_starts(&format!("pause {HUNG}"), HUNG);
     cluster.pause(HUNG).map_err(|e| e.to_string())?;
     let paused = watch
-        .detect(HUNG, "down", Instant::now(), "the pause", T * 3)
+        .detect(HUNG, Verdict::Down, Instant::now(), "the pause", T * 3)
         .await?;
     watch.run_for(Duration::from_secs(1)).await?;
 
@@ -211,8 +196,9 @@ async fn script(watch: &mut Watch<'_>, seed: u64) -> Result<Findings, String> {
         "SIGCONT {HUNG}: it answers the ticks that waited for it."
     ));
     cluster.resume(HUNG).map_err(|e| e.to_string())?;
+    watch.fault_ends();
     let resumed = watch
-        .detect(HUNG, "up", Instant::now(), "the resume", T * 2)
+        .detect(HUNG, Verdict::Up, Instant::now(), "the resume", T * 2)
         .await?;
     watch.until_all_up(T * 3).await?;
     watch.run_for(Duration::from_secs(1)).await?;
@@ -220,9 +206,10 @@ async fn script(watch: &mut Watch<'_>, seed: u64) -> Result<Findings, String> {
     watch.say(&format!(
         "SIGKILL {KILLED}: its operating system closes its sockets, and the close travels at once."
     ));
+    watch.fault_starts(&format!("kill {KILLED}"), KILLED);
     cluster.kill(KILLED).map_err(|e| e.to_string())?;
     let killed = watch
-        .detect(KILLED, "down", Instant::now(), "the kill", T * 3)
+        .detect(KILLED, Verdict::Down, Instant::now(), "the kill", T * 3)
         .await?;
     watch.run_for(Duration::from_secs(1)).await?;
 
@@ -230,8 +217,9 @@ async fn script(watch: &mut Watch<'_>, seed: u64) -> Result<Findings, String> {
         "restarting {KILLED}: its peers redial it and see it up."
     ));
     cluster.restart(KILLED).map_err(|e| e.to_string())?;
+    watch.fault_ends();
     let restarted = watch
-        .detect(KILLED, "up", Instant::now(), "its ready line", T * 2)
+        .detect(KILLED, Verdict::Up, Instant::now(), "its ready line", T * 2)
         .await?;
     watch.until_all_up(T * 3).await?;
     watch.say("every node sees every peer up again.");
@@ -243,36 +231,34 @@ async fn script(watch: &mut Watch<'_>, seed: u64) -> Result<Findings, String> {
     })
 }
 
-/// Polls every running node's view and prints what it sees.
+/// The nodes' views, polled, and what the terminal shows of them.
 struct Watch<'a> {
     cluster: &'a Cluster,
-    http: reqwest::Client,
+    views: Views<'a, ClusterView>,
+    /// The run's time zero: the history's, the report's, the timeline's.
     start: Instant,
     /// When the next per-second line is due, from `start`.
     next_line: Duration,
-    /// Each node's latest view, while it answers.
-    views: BTreeMap<String, Seen>,
     /// Every line printed since the cluster started, for the report.
     timeline: Vec<String>,
+    /// The faults, as the report shades them; the last one may still be open.
+    spans: Vec<Span>,
 }
 
 impl<'a> Watch<'a> {
-    fn new(cluster: &'a Cluster) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .timeout(ASK_TIMEOUT)
-            .no_proxy()
-            .build()
-            .map_err(|e| format!("cannot build an HTTP client: {e}"))?;
+    fn new(cluster: &'a Cluster) -> Self {
+        let start = Instant::now();
+        let history = History::starting_at(start);
         let mut watch = Watch {
             cluster,
-            http,
-            start: Instant::now(),
+            views: Views::new(cluster, "/cluster", ASK_TIMEOUT, history),
+            start,
             next_line: Duration::from_secs(1),
-            views: BTreeMap::new(),
             timeline: Vec::new(),
+            spans: Vec::new(),
         };
         watch.header();
-        Ok(watch)
+        watch
     }
 
     fn print(&mut self, line: String) {
@@ -283,6 +269,23 @@ impl<'a> Watch<'a> {
     fn say(&mut self, what: &str) {
         let at = self.start.elapsed().as_secs_f64();
         self.print(format!("  >> {at:>5.1} s  {what}"));
+    }
+
+    fn fault_starts(&mut self, label: &str, node: &str) {
+        let now = self.start.elapsed();
+        self.spans.push(Span {
+            label: label.into(),
+            start: now,
+            end: now,
+            nodes: vec![node.into()],
+        });
+    }
+
+    fn fault_ends(&mut self) {
+        let now = self.start.elapsed();
+        if let Some(span) = self.spans.last_mut() {
+            span.end = now;
+        }
     }
 
     /// Two header lines: whose view, then which peer.
@@ -305,9 +308,8 @@ impl<'a> Watch<'a> {
         let ids = self.cluster.ids();
         let mut line = format!("  {:>5}s  ", self.next_line.as_secs());
         for id in &ids {
-            let state = self.cluster.state(id);
-            match self.views.get(id) {
-                Some(seen) if state == NodeState::Up => {
+            match self.views.latest(id) {
+                Some(seen) => {
                     for peer in ids.iter().filter(|p| *p != id) {
                         let cell = seen.view.peers.get(peer).map_or("?".into(), |p| {
                             let phi = p.phi.map_or("inf".into(), |phi| {
@@ -317,12 +319,19 @@ impl<'a> Watch<'a> {
                                     format!("{phi:.1}")
                                 }
                             });
-                            format!("{:<4} {phi:>4}", p.state)
+                            let state = match p.state {
+                                Verdict::Up => "up",
+                                Verdict::Down => "down",
+                            };
+                            format!("{state:<4} {phi:>4}")
                         });
                         line.push_str(&format!("{cell:<11}"));
                     }
                 }
-                _ => line.push_str(&format!("{:<22}", format!("({state})"))),
+                None => {
+                    let state = self.cluster.state(id);
+                    line.push_str(&format!("{:<22}", format!("({state})")));
+                }
             }
         }
         self.print(line.trim_end().to_string());
@@ -331,29 +340,7 @@ impl<'a> Watch<'a> {
     /// One round: asks every running node for its view, prints the line if one is due. Fails
     /// if a node exited by itself (an attendee's `todo!()`, with `--impl exercise`).
     async fn poll(&mut self) -> Result<(), String> {
-        self.cluster.check_alive().map_err(|e| e.to_string())?;
-        let mut asks = tokio::task::JoinSet::new();
-        for id in self.cluster.ids() {
-            if self.cluster.state(&id) != NodeState::Up {
-                self.views.remove(&id);
-                continue;
-            }
-            let url = format!("http://{}/cluster", self.cluster.addr(&id));
-            let http = self.http.clone();
-            asks.spawn(async move {
-                let view = match http.get(&url).send().await {
-                    Ok(response) => response.json::<View>().await.ok(),
-                    Err(_) => None,
-                };
-                (id, view, Instant::now())
-            });
-        }
-        while let Some(Ok((id, view, at))) = asks.join_next().await {
-            match view {
-                Some(view) => self.views.insert(id, Seen { view, at }),
-                None => self.views.remove(&id),
-            };
-        }
+        self.views.poll().await.map_err(|e| e.to_string())?;
         while self.start.elapsed() >= self.next_line {
             self.line();
             self.next_line += Duration::from_secs(1);
@@ -378,12 +365,17 @@ impl<'a> Watch<'a> {
             let ids = self.cluster.ids();
             let not_yet: Vec<String> = ids
                 .iter()
-                .flat_map(|id| match self.views.get(id) {
+                .flat_map(|id| match self.views.latest(id) {
                     None => vec![format!("{id} does not answer")],
                     Some(seen) => ids
                         .iter()
                         .filter(|p| *p != id)
-                        .filter(|p| seen.view.peers.get(*p).is_none_or(|v| v.state != "up"))
+                        .filter(|p| {
+                            seen.view
+                                .peers
+                                .get(*p)
+                                .is_none_or(|v| v.state != Verdict::Up)
+                        })
                         .map(|p| format!("{id} does not see {p} up"))
                         .collect(),
                 })
@@ -407,7 +399,7 @@ impl<'a> Watch<'a> {
     async fn detect(
         &mut self,
         target: &str,
-        state: &str,
+        state: Verdict,
         since: Instant,
         what: &str,
         limit: Duration,
@@ -418,22 +410,28 @@ impl<'a> Watch<'a> {
             .into_iter()
             .filter(|id| id != target)
             .collect();
+        let word = match state {
+            Verdict::Up => "up",
+            Verdict::Down => "down",
+        };
         let mut found: Vec<Detection> = Vec::new();
-        let mut phi_suspected: BTreeMap<String, Duration> = BTreeMap::new();
+        let mut phi_suspected: Vec<(String, Duration)> = Vec::new();
         loop {
             self.poll().await?;
             for watcher in &watchers {
                 if found.iter().any(|d| &d.watcher == watcher) {
                     continue;
                 }
-                let Some(seen) = self.views.get(watcher) else {
+                let Some(seen) = self.views.latest(watcher) else {
                     continue;
                 };
                 let Some(peer) = seen.view.peers.get(target) else {
                     return Err(format!("{watcher} does not watch {target}"));
                 };
-                if peer.suspected && state == "down" && !phi_suspected.contains_key(watcher) {
-                    phi_suspected.insert(watcher.clone(), seen.at.saturating_duration_since(since));
+                let suspected_before = phi_suspected.iter().any(|(w, _)| w == watcher);
+                if peer.suspected && state == Verdict::Down && !suspected_before {
+                    let at = seen.at.saturating_duration_since(since);
+                    phi_suspected.push((watcher.clone(), at));
                 }
                 if peer.state != state {
                     continue;
@@ -443,18 +441,20 @@ impl<'a> Watch<'a> {
                     .at
                     .checked_sub(Duration::from_millis(peer.for_ms))
                     .unwrap_or(seen.at);
-                let after = decided.saturating_duration_since(since);
                 let detection = Detection {
                     watcher: watcher.clone(),
-                    after,
+                    after: decided.saturating_duration_since(since),
                     why: peer.why.clone(),
-                    phi_suspected: phi_suspected.get(watcher).copied(),
+                    phi_suspected: phi_suspected
+                        .iter()
+                        .find(|(w, _)| w == watcher)
+                        .map(|(_, at)| *at),
                 };
                 self.say(&format!(
-                    "{watcher} says {target} is {state}, {} ms after {what} ({}): {:.2} T",
-                    after.as_millis(),
+                    "{watcher} says {target} is {word}, {} ms after {what} ({}): {:.2} T",
+                    detection.after.as_millis(),
                     detection.why,
-                    after.as_secs_f64() / T.as_secs_f64()
+                    detection.after.as_secs_f64() / T.as_secs_f64()
                 ));
                 found.push(detection);
             }
@@ -464,7 +464,7 @@ impl<'a> Watch<'a> {
             if since.elapsed() >= limit {
                 let seen: Vec<&str> = found.iter().map(|d| d.watcher.as_str()).collect();
                 return Err(format!(
-                    "{} ms after {what}, only {seen:?} of {watchers:?} see {target} {state}",
+                    "{} ms after {what}, only {seen:?} of {watchers:?} see {target} {word}",
                     limit.as_millis()
                 ));
             }
@@ -487,44 +487,48 @@ fn killed_limit() -> Duration {
     T * 3 / 10
 }
 
-/// The checks on what was measured: (name, passed, detail).
-fn checks(findings: &Findings) -> Vec<(String, bool, String)> {
+/// What the demo holds its measurements to, as the report's checks.
+fn checks(findings: &Findings) -> Vec<CheckResult> {
+    let ms = |ds: &[Detection]| -> Vec<f64> {
+        ds.iter().map(|d| d.after.as_secs_f64() * 1000.0).collect()
+    };
     let (low, high) = paused_window();
-    let paused_ok = findings.paused.iter().all(|d| {
-        d.after >= low && d.after <= high && !d.why.contains("link closed") && !d.why.is_empty()
-    });
-    let killed_ok = findings.killed.iter().all(|d| d.after < killed_limit());
+    let millis = |d: Duration| d.as_secs_f64() * 1000.0;
+    let through_a_close = findings
+        .paused
+        .iter()
+        .filter(|d| d.why.contains("link closed") || d.why.is_empty())
+        .count();
     vec![
-        (
-            format!(
-                "the paused {HUNG} is declared down by its silence in {}-{} ms",
-                low.as_millis(),
-                high.as_millis()
-            ),
-            paused_ok,
-            describe(&findings.paused),
+        check::smallest_at_least(
+            format!("the paused {HUNG}: no verdict before 0.75 T - 100 ms"),
+            &ms(&findings.paused),
+            millis(low),
+            "ms",
         ),
-        (
-            format!(
-                "the killed {KILLED} is seen down in under {} ms (0.3 T)",
-                killed_limit().as_millis()
-            ),
-            killed_ok,
-            describe(&findings.killed),
+        check::largest_at_most(
+            format!("the paused {HUNG}: every verdict by 1.25 T + 300 ms"),
+            &ms(&findings.paused),
+            millis(high),
+            "ms",
+        ),
+        check::largest_at_most(
+            format!("the paused {HUNG}: verdicts through a closed link instead of silence"),
+            &[through_a_close as f64],
+            0.0,
+            "verdicts",
+        ),
+        check::largest_at_most(
+            format!("the killed {KILLED}: every verdict in under 0.3 T"),
+            &ms(&findings.killed),
+            millis(killed_limit()),
+            "ms",
         ),
     ]
 }
 
-fn describe(detections: &[Detection]) -> String {
-    detections
-        .iter()
-        .map(|d| format!("{} {} ms ({})", d.watcher, d.after.as_millis(), d.why))
-        .collect::<Vec<_>>()
-        .join(", ")
-}
-
-/// Prints the measured times against T and the checks; true when they all hold.
-fn summary(findings: &Findings) -> bool {
+/// The measured times against T.
+fn times(findings: &Findings) {
     let t = T.as_secs_f64();
     let row = |fault: &str, d: &Detection| {
         println!(
@@ -563,25 +567,21 @@ fn summary(findings: &Findings) -> bool {
         }
     }
     println!();
-    let mut passed = true;
-    for (name, ok, detail) in checks(findings) {
-        println!("  {}  {name}: {detail}", if ok { "ok  " } else { "FAIL" });
-        passed &= ok;
-    }
+}
+
+fn lesson(passed: bool) {
     if passed {
         println!(
             "\nA hang costs about T before anyone can act on it; a crash costs milliseconds. Halve T\n\
              to halve the first, and every pause longer than about T (a GC, a swap, a full\n\
-             network queue) is taken for a death."
+             network queue) is taken for a death.\n"
         );
     } else {
         println!(
             "\nThe times fell outside what net_ticktime promises. On a very busy machine the\n\
-             nodes' timers run late: close what else is running and try again."
+             nodes' timers run late: close what else is running and try again.\n"
         );
     }
-    println!();
-    passed
 }
 
 /// A number in [0, 1) from a seed (splitmix64's finaliser).
@@ -599,115 +599,66 @@ fn entropy() -> u64 {
     RandomState::new().hash_one(SystemTime::now()) % 10_000
 }
 
-/// `verdict.json` (what was measured, machine readable), `timeline.txt` (what the terminal
-/// showed) and each node's log.
+/// The run's report directory, as every scenario writes it (`verdict.json` with the checks,
+/// `history.jsonl` of every ask, `report.html`, the node logs), plus `timeline.txt` (what the
+/// terminal showed) and `detections.json` (each verdict's time). Returns the terminal's table.
 fn write_report(
     out: &Path,
     seed: u64,
+    started: SystemTime,
     cluster: &Cluster,
     watch: &Watch<'_>,
     outcome: &Result<Findings, String>,
-) -> Result<(), String> {
+) -> Result<String, String> {
     let io = |e: std::io::Error| format!("{}: {e}", out.display());
     std::fs::create_dir_all(out).map_err(io)?;
     for id in cluster.ids() {
         let _ = std::fs::copy(cluster.log_path(&id), out.join(format!("{id}.log")));
     }
     std::fs::write(out.join("timeline.txt"), watch.timeline.join("\n") + "\n").map_err(io)?;
-    let as_json = |ds: &[Detection]| {
-        ds.iter()
-            .map(|d| {
-                json!({
-                    "watcher": d.watcher,
-                    "after_ms": d.after.as_secs_f64() * 1000.0,
-                    "of_t": d.after.as_secs_f64() / T.as_secs_f64(),
-                    "why": d.why,
-                    "phi_suspected_by_ms": d.phi_suspected.map(|at| at.as_secs_f64() * 1000.0),
+    let mut results = match outcome {
+        Ok(findings) => checks(findings),
+        Err(why) => vec![
+            CheckResult::new("the demo ran to its end", 0.0, check::Bound::AtLeast, 1.0)
+                .detail(why.clone()),
+        ],
+    };
+    report::explain::attach_logs(&mut results, out, started, &watch.spans);
+    if let Ok(findings) = outcome {
+        let as_json = |ds: &[Detection]| {
+            ds.iter()
+                .map(|d| {
+                    json!({
+                        "watcher": d.watcher,
+                        "after_ms": d.after.as_secs_f64() * 1000.0,
+                        "of_t": d.after.as_secs_f64() / T.as_secs_f64(),
+                        "why": d.why,
+                        "phi_suspected_by_ms": d.phi_suspected.map(|at| at.as_secs_f64() * 1000.0),
+                    })
                 })
-            })
-            .collect::<Vec<_>>()
+                .collect::<Vec<_>>()
+        };
+        let detections = json!({
+            "tick_time_ms": T.as_millis() as u64,
+            "paused": {"node": HUNG, "detections": as_json(&findings.paused)},
+            "resumed": {"node": HUNG, "detections": as_json(&findings.resumed)},
+            "killed": {"node": KILLED, "detections": as_json(&findings.killed)},
+            "restarted": {"node": KILLED, "detections": as_json(&findings.restarted)},
+        });
+        let text = serde_json::to_string_pretty(&detections).map_err(|e| e.to_string())?;
+        std::fs::write(out.join("detections.json"), text + "\n").map_err(io)?;
+    }
+    let history = watch.views.history();
+    let load = LoadReport::from_history(history, cluster.ids().len());
+    let title = "detection: a paused node and a killed one, as their peers see them";
+    let run = report::Run {
+        title,
+        seed: Some(seed),
+        load: &load,
+        history,
+        checks: &results,
+        faults: &watch.spans,
+        inconclusive: None,
     };
-    let (low, high) = paused_window();
-    let verdict = match outcome {
-        Ok(findings) => {
-            let checks: Vec<_> = checks(findings)
-                .into_iter()
-                .map(|(name, passed, detail)| json!({"name": name, "passed": passed, "detail": detail}))
-                .collect();
-            json!({
-                "demo": NAME,
-                "seed": seed,
-                "passed": checks.iter().all(|c| c["passed"] == true),
-                "tick_time_ms": T.as_millis() as u64,
-                "paused_window_ms": [low.as_millis() as u64, high.as_millis() as u64],
-                "killed_limit_ms": killed_limit().as_millis() as u64,
-                "paused": {"node": HUNG, "detections": as_json(&findings.paused)},
-                "resumed": {"node": HUNG, "detections": as_json(&findings.resumed)},
-                "killed": {"node": KILLED, "detections": as_json(&findings.killed)},
-                "restarted": {"node": KILLED, "detections": as_json(&findings.restarted)},
-                "checks": checks,
-            })
-        }
-        Err(why) => json!({"demo": NAME, "seed": seed, "passed": false, "broke": why}),
-    };
-    let text = serde_json::to_string_pretty(&verdict).map_err(|e| e.to_string())?;
-    std::fs::write(out.join("verdict.json"), text + "\n").map_err(io)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn seen(watcher: &str, after_ms: u64, why: &str) -> Detection {
-        Detection {
-            watcher: watcher.into(),
-            after: Duration::from_millis(after_ms),
-            why: why.into(),
-            phi_suspected: None,
-        }
-    }
-
-    fn findings(paused: Vec<Detection>, killed: Vec<Detection>) -> Findings {
-        Findings {
-            paused,
-            resumed: Vec::new(),
-            killed,
-            restarted: Vec::new(),
-        }
-    }
-
-    fn passed(findings: &Findings) -> Vec<bool> {
-        checks(findings).into_iter().map(|(_, ok, _)| ok).collect()
-    }
-
-    #[test]
-    fn a_hang_must_be_judged_by_its_silence_and_a_crash_at_once() {
-        let silent = "silent for 4 ticks";
-        let good = findings(
-            vec![seen("n1", 1640, silent), seen("n3", 1990, silent)],
-            vec![seen("n1", 1, "link closed"), seen("n2", 2, "link closed")],
-        );
-        assert_eq!(passed(&good), [true, true]);
-
-        // The hang seen too early, too late, or through a closed link: not net_ticktime.
-        for paused in [
-            seen("n1", 900, silent),
-            seen("n1", 2400, silent),
-            seen("n1", 1700, "link closed"),
-        ] {
-            let bad = findings(vec![paused], good.killed.clone());
-            assert_eq!(passed(&bad), [false, true], "{bad:?}", bad = bad.paused);
-        }
-        // The crash seen only after the ticks ran out.
-        let slow = findings(good.paused.clone(), vec![seen("n1", 1700, silent)]);
-        assert_eq!(passed(&slow), [true, false]);
-    }
-
-    #[test]
-    fn a_seed_picks_a_moment_anywhere_in_the_interval() {
-        let moments: Vec<f64> = (0..1000).map(unit_interval).collect();
-        assert!(moments.iter().all(|m| (0.0..1.0).contains(m)));
-        assert!(moments.iter().any(|m| *m < 0.1) && moments.iter().any(|m| *m > 0.9));
-        assert_eq!(unit_interval(562), unit_interval(562));
-    }
+    report::write(out, &run).map_err(|e| e.to_string())
 }
