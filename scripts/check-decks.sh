@@ -241,18 +241,24 @@ scan_deck() {
 
 # --- Presenting a deck -------------------------------------------------------------------
 
-sock=check-decks-$$
-config=$(mktemp)
+# Our own tmux server, on a socket in our own directory: an instructor's tmux is never touched,
+# and nothing is left behind. presenterm runs at most 10 minutes, should this script be killed.
+work=$(mktemp -d)
+config=$work/config.yaml
 capture_dir=""
+tm() { tmux -S "$work/tmux" "$@"; }
 cleanup() {
-    tmux -L "$sock" kill-server 2>/dev/null || true
-    rm -f "$config"
+    tm kill-server 2>/dev/null || true
+    rm -rf "$work"
 }
 trap cleanup EXIT
+trap 'exit 1' INT TERM HUP PIPE
 echo '{}' >"$config"
+limit=()
+if command -v timeout >/dev/null; then limit=(timeout --foreground 600); fi
 
 # The pane, without trailing blank lines.
-pane() { tmux -L "$sock" capture-pane -p -t "$1" | sed -e :a -e '/^[[:space:]]*$/{$d;N;ba' -e '}'; }
+pane() { tm capture-pane -p -t "$1" | sed -e :a -e '/^[[:space:]]*$/{$d;N;ba' -e '}'; }
 
 # Waits until the pane is drawn and still, then prints it. Returns 1 if it shows an error, 0
 # if its last line matches `footer` (a regex; "" for any screen), 2 if neither within SETTLE
@@ -284,7 +290,7 @@ await() {
 go() {
     local session=$1 keys=$2 footer=$3 text status
     for _ in 1 2 3 4 5; do
-        tmux -L "$sock" send-keys -t "$session" "$keys"
+        tm send-keys -t "$session" "$keys"
         status=0
         text=$(SETTLE=3 await "$session" "$footer") || status=$?
         [ "$status" = 2 ] || break
@@ -301,9 +307,9 @@ check_deck() {
     for p in "${width_problems[@]+"${width_problems[@]}"}"; do problems+=("$deck:$p"); done
 
     session=s$((++sessions))
-    tmux -L "$sock" -f /dev/null new-session -d -s "$session" -x "$COLUMNS_" -y "$ROWS_" \
-        "$(printf '%q ' "$presenterm" --config-file "$config" --validate-overflows "$deck"); echo \"(presenterm exited: \$?)\"; sleep 600"
-    size=$(tmux -L "$sock" display-message -p -t "$session" '#{window_width}x#{window_height}')
+    tm -f /dev/null new-session -d -s "$session" -x "$COLUMNS_" -y "$ROWS_" \
+        "$(printf '%q ' "${limit[@]+"${limit[@]}"}" "$presenterm" --config-file "$config" --validate-overflows "$deck"); echo \"(presenterm exited: \$?)\"; sleep 60"
+    size=$(tm display-message -p -t "$session" '#{window_width}x#{window_height}')
     [ "$size" = "${COLUMNS_}x${ROWS_}" ] || fail "tmux gave a ${size} terminal, not ${COLUMNS_}x${ROWS_}"
     # presenterm validates every slide before it shows the first: a first screen that is not
     # an error means the deck loaded and fits. The last slide's footer ("N / N") counts them.
@@ -348,7 +354,7 @@ check_deck() {
         problems+=("$deck: presenterm did not show what was expected within 30 s; the terminal showed:" "$text")
         ;;
     esac
-    tmux -L "$sock" kill-session -t "$session" 2>/dev/null || true
+    tm kill-session -t "$session" 2>/dev/null || true
     if [ ${#problems[@]} -gt 0 ]; then
         printf 'FAILED: %s\n' "${problems[@]}"
         return 1
