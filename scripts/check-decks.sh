@@ -151,7 +151,7 @@ flush_item() {
     item=""
 }
 
-# Reads a deck's slide titles and first lines, and measures its tables and code lines.
+# Reads a deck's slides (titles, first lines) and measures its tables, list items and code lines.
 scan_deck() {
     local deck=$1 no=0 line prev="" fence="" comment=0 front=0 k=0
     titled=0
