@@ -1,5 +1,6 @@
 //! The lab's one progress bar: how far a timed run (a load run, a scenario) has got, with a
-//! line of live figures, on stderr and only while a person watches.
+//! line of live figures, on stderr and only while a person watches. `load` updates it from
+//! its counters; a scenario's run updates it as its [`harness::scenario::Observer`].
 
 use std::io::IsTerminal;
 use std::time::Duration;
@@ -43,6 +44,22 @@ impl Bar {
     /// Takes the bar off the terminal, so what the run prints next starts on a clean line.
     pub fn finish(&self) {
         self.bar.finish_and_clear();
+    }
+}
+
+/// A scenario drives the same bar, once a second with the last second's figures.
+impl harness::scenario::Observer for Bar {
+    fn second(&self, live: &harness::scenario::Live) {
+        self.show(
+            live.elapsed,
+            &format!(
+                "sent {} · {} errors in the last second",
+                live.sent, live.errors
+            ),
+        );
+        if live.elapsed >= live.total {
+            self.finish();
+        }
     }
 }
 
