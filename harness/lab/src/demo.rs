@@ -7,7 +7,8 @@
 //!   load, fires the faults with their narration, shows the live figures every second
 //!   (throughput, errors, p99, each node's state), and ends with the checks and the report;
 //! - a code demo, for stories a workload cannot see (exercise 02's detection times, read from
-//!   each node's own view): an example of its crate, run with the node binary the lab built.
+//!   each node's own view): the example named after its crate, run with the node binary the
+//!   lab built.
 //!
 //! Either runs the reference solution's nodes or, with `--impl exercise`, the attendee's, and
 //! says which. Either writes the same report directory and prints its path last. A demo never
@@ -178,7 +179,6 @@ fn run_code(root: &Path, entry: &DemoEntry, args: &DemoArgs) -> ExitCode {
     let DemoEntry::Code {
         name,
         package,
-        example,
         node,
         ..
     } = entry
@@ -201,7 +201,7 @@ fn run_code(root: &Path, entry: &DemoEntry, args: &DemoArgs) -> ExitCode {
         RandomState::new().hash_one(std::time::SystemTime::now()) % 10_000
     });
     let out = default_out(root, name, seed);
-    eprintln!("building the {name} demo ({host}, example {example}) ...");
+    eprintln!("building the {name} demo (the example of {host}) ...");
     let status = crate::runner::cargo(root)
         .args([
             "run",
@@ -209,7 +209,7 @@ fn run_code(root: &Path, entry: &DemoEntry, args: &DemoArgs) -> ExitCode {
             "--package",
             &host,
             "--example",
-            example,
+            &host,
             "--",
         ])
         .arg("--node")

@@ -107,24 +107,28 @@ pub fn list_files(dir: &Path) -> Result<Vec<PathBuf>, String> {
     Ok(files)
 }
 
-/// Changes the `name` of `[package]` from `from` to `to`, leaving every other byte alone.
+/// Changes the `name` of `[package]` from `from` to `to`, and the name of an `[[example]]`
+/// named after the package (a code demo, see the lab's `demo`), so the two crates' examples
+/// never collide in `target/`. Every other byte is left alone.
 fn rename_package(manifest: &str, from: &str, to: &str) -> Option<String> {
     let mut in_package = false;
+    let mut in_example = false;
     let mut done = false;
     let mut out = String::with_capacity(manifest.len());
     for line in manifest.split_inclusive('\n') {
         let trimmed = line.trim();
         if trimmed.starts_with('[') {
             in_package = trimmed == "[package]";
+            in_example = trimmed == "[[example]]";
         }
         let is_name = trimmed
             .strip_prefix("name")
             .map(|r| r.trim_start())
             .and_then(|r| r.strip_prefix('='))
             .is_some_and(|r| r.trim() == format!("\"{from}\""));
-        if in_package && !done && is_name {
+        if is_name && (in_example || (in_package && !done)) {
             out.push_str(&line.replacen(&format!("\"{from}\""), &format!("\"{to}\""), 1));
-            done = true;
+            done |= in_package;
         } else {
             out.push_str(line);
         }
@@ -252,6 +256,15 @@ mod tests {
         );
         assert!(
             rename_package("[package]\nname = \"other\"\n", "adder-solution", "adder").is_none()
+        );
+    }
+
+    #[test]
+    fn an_example_named_after_the_package_is_renamed_with_it() {
+        let manifest = "[package]\nname = \"adder-solution\"\n\n[[example]]\nname = \"adder-solution\"\npath = \"examples/demo.rs\"\n\n[[example]]\nname = \"other\"\n";
+        assert_eq!(
+            rename_package(manifest, "adder-solution", "adder").unwrap(),
+            "[package]\nname = \"adder\"\n\n[[example]]\nname = \"adder\"\npath = \"examples/demo.rs\"\n\n[[example]]\nname = \"other\"\n"
         );
     }
 

@@ -92,9 +92,12 @@ fn fail(message: &str) -> ExitCode {
 /// scenarios = ["scenarios/owner-lost.toml"]          # cargo lab scenario run owner-lost
 /// demos = [
 ///     { scenario = "scenarios/owner-lost.toml", flagship = true },   # its `intro` narrates
-///     { name = "detection", example = "detection", node = "failure-detection",
+///     { name = "detection", node = "failure-detection",
 ///       about = "how long until a paused node is declared down" },   # a code demo
 /// ]
+/// [[example]]                  # a code demo is the example named after its crate
+/// name = "failure-detection-solution"
+/// path = "examples/detection.rs"
 /// ```
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Declared {
@@ -107,12 +110,12 @@ pub(crate) struct Declared {
 pub(crate) enum DemoEntry {
     /// A scenario file with an `intro`.
     Scenario { path: PathBuf, flagship: bool },
-    /// An example of `package` that plays the demo itself, given the node binary of `node`
-    /// (an exercise's name, like a scenario's `exercise = "..."`).
+    /// The example of `package` named after it, which plays the demo itself given the node
+    /// binary of `node` (an exercise's name, like a scenario's `exercise = "..."`). The
+    /// exercise's copy of the example is named after the exercise's crate.
     Code {
         name: String,
         package: String,
-        example: String,
         node: String,
         about: String,
         flagship: bool,
@@ -155,7 +158,6 @@ struct LabMetadata {
 struct DemoMetadata {
     scenario: Option<String>,
     name: Option<String>,
-    example: Option<String>,
     node: Option<String>,
     about: Option<String>,
     #[serde(default)]
@@ -197,7 +199,6 @@ pub(crate) fn declared(root: &Path) -> Result<Declared, String> {
                 DemoMetadata {
                     scenario: Some(file),
                     name: None,
-                    example: None,
                     node: None,
                     about: None,
                     flagship,
@@ -211,21 +212,19 @@ pub(crate) fn declared(root: &Path) -> Result<Declared, String> {
                 DemoMetadata {
                     scenario: None,
                     name: Some(name),
-                    example: Some(example),
                     node: Some(node),
                     about: Some(about),
                     flagship,
                 } => DemoEntry::Code {
                     name,
                     package: package.name.clone(),
-                    example,
                     node,
                     about,
                     flagship,
                 },
                 _ => {
                     return Err(bad(
-                        "a demo is { scenario = \"file.toml\" } or { name, example, node, about }",
+                        "a demo is { scenario = \"file.toml\" } or { name, node, about }",
                     ));
                 }
             };

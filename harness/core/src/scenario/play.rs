@@ -2,7 +2,6 @@
 //! heal and recover, read every cart, check, explain, report.
 
 use std::fmt;
-use std::net::SocketAddr;
 use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -120,24 +119,26 @@ pub fn run_on(
             refused.join("; ")
         )));
     }
-    let addrs: Vec<(String, SocketAddr)> = scenario
-        .workload
-        .nodes
-        .iter()
-        .map(|id| (id.clone(), deployment.addr(id)))
-        .collect();
     let http = reqwest::Client::builder()
         .timeout(scenario.workload.timeout)
         .no_proxy()
         .build()
         .map_err(|e| broke("cannot build an HTTP client", &e))?;
+    let nodes = || -> Vec<workload::Node> {
+        scenario
+            .workload
+            .nodes
+            .iter()
+            .map(|id| workload::Node::new(&http, id, deployment.addr(id)))
+            .collect()
+    };
 
     let start = Instant::now();
     let wall_start = SystemTime::now();
     let history = History::starting_at(start);
     let workload = workload::Traffic {
         http: http.clone(),
-        addrs: addrs.clone(),
+        nodes: nodes(),
         history: history.clone(),
         get: scenario.workload.get.clone(),
         carts: scenario.workload.carts,
@@ -225,11 +226,7 @@ pub fn run_on(
     phase("reading every cart, then checking");
     let finals = match scenario.workload.get {
         Some(_) => FinalReads::new(),
-        None => runtime.block_on(workload::final_reads(
-            &http,
-            &addrs,
-            scenario.workload.carts,
-        )),
+        None => runtime.block_on(workload::final_reads(&nodes(), scenario.workload.carts)),
     };
 
     let faults = spans(&fault_log, load_end);

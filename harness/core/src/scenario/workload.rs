@@ -1,10 +1,13 @@
 //! The workload: cart traffic (or plain GETs) on seeded nodes, every operation in the
-//! history, and the final reads a run takes once the faults are healed.
+//! history, and the final reads a run takes once the faults are healed. Carts go through the
+//! kit's typed client, so an add's outcome means what the cart API promises: a 2xx is an
+//! acknowledged write, an error status definitely not applied, a lost answer unknown.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use node_kit::cart::{AddItem, CartClient, CartError};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -17,7 +20,8 @@ use crate::load::{self, Outcome, Shot};
 /// duplicated add is visible in the final read.
 pub(super) struct Traffic {
     pub(super) http: reqwest::Client,
-    pub(super) addrs: Vec<(String, SocketAddr)>,
+    /// The nodes clients send to, each with its cart client (sharing `http`'s pool).
+    pub(super) nodes: Vec<Node>,
     pub(super) history: History,
     /// A plain GET instead of cart traffic.
     pub(super) get: Option<String>,
@@ -26,21 +30,46 @@ pub(super) struct Traffic {
     pub(super) seed: u64,
 }
 
+/// A node as the workload reaches it.
+pub(super) struct Node {
+    pub(super) id: String,
+    pub(super) addr: SocketAddr,
+    pub(super) carts: CartClient,
+}
+
+impl Node {
+    pub(super) fn new(http: &reqwest::Client, id: &str, addr: SocketAddr) -> Node {
+        Node {
+            id: id.to_string(),
+            addr,
+            carts: CartClient::with_http(http.clone(), addr),
+        }
+    }
+}
+
+/// How a cart request that got no cart back counts: unknown if it may have been applied.
+fn outcome_of(error: &CartError) -> Outcome {
+    if error.may_have_applied() {
+        Outcome::unknown(error.kind())
+    } else {
+        Outcome::fail(error.kind())
+    }
+}
+
 impl load::Operation for Traffic {
     async fn call(&self, shot: Shot) -> Outcome {
         let mut rng =
             StdRng::seed_from_u64(self.seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ shot.index);
-        let (node, addr) = &self.addrs[rng.random_range(0..self.addrs.len())];
+        let node = &self.nodes[rng.random_range(0..self.nodes.len())];
         if let Some(path) = &self.get {
             let invocation = self.history.invoke(
-                node.clone(),
+                node.id.clone(),
                 Action::Request {
                     name: format!("GET {path}"),
                 },
             );
-            let outcome =
-                load::http_outcome(self.http.get(format!("http://{addr}{path}")).send().await)
-                    .await;
+            let url = format!("http://{}{path}", node.addr);
+            let outcome = load::http_outcome(self.http.get(url).send().await).await;
             outcome.record(invocation);
             return outcome;
         }
@@ -48,51 +77,35 @@ impl load::Operation for Traffic {
         if rng.random_bool(self.read_share) {
             let invocation = self
                 .history
-                .invoke(node.clone(), Action::Read { key: cart.clone() });
-            let sent = self
-                .http
-                .get(format!("http://{addr}/carts/{cart}"))
-                .send()
-                .await;
-            match sent {
-                Ok(response) if response.status().is_success() => {
-                    match response.json::<node_kit::cart::Cart>().await {
-                        Ok(read) => {
-                            invocation.read(read.items);
-                            Outcome::Ok
-                        }
-                        Err(_) => {
-                            invocation.fail("bad_body");
-                            Outcome::fail("bad_body")
-                        }
-                    }
+                .invoke(node.id.clone(), Action::Read { key: cart.clone() });
+            match node.carts.get(&cart).await {
+                Ok(answer) => {
+                    invocation.read(answer.cart.items);
+                    Outcome::Ok
                 }
-                other => {
-                    let outcome = load::http_outcome(other).await;
-                    outcome.record(invocation);
-                    outcome
+                // A read changes nothing: whatever went wrong, it did not happen.
+                Err(e) => {
+                    invocation.fail(e.kind());
+                    Outcome::fail(e.kind())
                 }
             }
         } else {
             let item = format!("w{}", shot.index);
-            let add = node_kit::cart::AddItem {
+            let add = AddItem {
                 request_id: item.clone(),
                 item: item.clone(),
             };
             let invocation = self.history.invoke(
-                node.clone(),
+                node.id.clone(),
                 Action::Add {
                     key: cart.clone(),
                     item,
                 },
             );
-            let sent = self
-                .http
-                .post(format!("http://{addr}/carts/{cart}/items"))
-                .json(&add)
-                .send()
-                .await;
-            let outcome = load::http_outcome(sent).await;
+            let outcome = match node.carts.add(&cart, &add).await {
+                Ok(_) => Outcome::Ok,
+                Err(e) => outcome_of(&e),
+            };
             outcome.record(invocation);
             outcome
         }
@@ -100,22 +113,14 @@ impl load::Operation for Traffic {
 }
 
 /// Reads every cart once, trying each node in turn until one answers (3 rounds).
-pub(super) async fn final_reads(
-    http: &reqwest::Client,
-    addrs: &[(String, SocketAddr)],
-    carts: usize,
-) -> FinalReads {
+pub(super) async fn final_reads(nodes: &[Node], carts: usize) -> FinalReads {
     let mut finals = BTreeMap::new();
     for c in 0..carts {
         let cart = format!("c{c}");
         'tries: for _ in 0..3 {
-            for (_, addr) in addrs {
-                let read = http.get(format!("http://{addr}/carts/{cart}")).send().await;
-                if let Ok(response) = read
-                    && response.status().is_success()
-                    && let Ok(read) = response.json::<node_kit::cart::Cart>().await
-                {
-                    finals.insert(cart.clone(), read.items);
+            for node in nodes {
+                if let Ok(answer) = node.carts.get(&cart).await {
+                    finals.insert(cart.clone(), answer.cart.items);
                     break 'tries;
                 }
             }
