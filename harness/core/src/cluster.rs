@@ -205,7 +205,7 @@ impl Running {
 pub struct Cluster {
     spec: ClusterBuilder,
     ids: Vec<String>,
-    nodes: Mutex<BTreeMap<String, Node>>,
+    nodes: node_kit::sync::Mutex<BTreeMap<String, Node>>,
     /// `(from, to)` -> the proxy `from` uses to reach `to`.
     links: BTreeMap<(String, String), Proxy>,
     /// `id` -> the proxy clients use to reach `id`.
@@ -281,7 +281,7 @@ impl Cluster {
             cookie: format!("lab-{:016x}", entropy()),
             spec,
             ids,
-            nodes: Mutex::new(nodes),
+            nodes: node_kit::sync::Mutex::new(nodes),
             links,
             clients,
             run_dir,
@@ -597,7 +597,7 @@ impl Cluster {
     }
 
     fn lock_nodes(&self) -> MutexGuard<'_, BTreeMap<String, Node>> {
-        self.nodes.lock().unwrap_or_else(|e| e.into_inner())
+        self.nodes.lock()
     }
 
     fn signal_running(&self, id: &str, signal: i32, paused: bool) -> Result<(), ClusterError> {

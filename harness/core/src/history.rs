@@ -27,7 +27,9 @@
 
 use std::fmt;
 use std::io::{self, BufRead, Write};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
+
+use node_kit::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
@@ -286,7 +288,7 @@ impl History {
     fn lock(&self) -> MutexGuard<'_, Log> {
         // A panic while holding the lock cannot leave the log half-written (each push is one
         // step), so a poisoned lock is still a good log.
-        self.inner.log.lock().unwrap_or_else(|e| e.into_inner())
+        self.inner.log.lock()
     }
 }
 

@@ -41,11 +41,12 @@ use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
+use node_kit::sync::Mutex;
 use serde::Serialize;
 use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
@@ -747,7 +748,7 @@ impl Tally {
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Record> {
         // Every update is complete before it can panic, so a poisoned record is still good.
-        self.record.lock().unwrap_or_else(|e| e.into_inner())
+        self.record.lock()
     }
 }
 

@@ -42,9 +42,9 @@
 //! The macros expand in the calling crate, so the harness itself does not depend on proptest;
 //! the calling crate needs `proptest` as a (dev-)dependency under that name.
 
+use node_kit::sync::Mutex;
 use std::fmt::Debug;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::sync::Mutex;
 
 /// The seed every property test starts from unless `PROPTEST_RNG_SEED` says otherwise.
 pub const SEED: u64 = 2024;
@@ -173,7 +173,7 @@ impl PanicOnce {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Option<(String, String)>> {
-        self.first.lock().unwrap_or_else(|e| e.into_inner())
+        self.first.lock()
     }
 }
 

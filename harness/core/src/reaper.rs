@@ -10,7 +10,9 @@
 //!   SIGSTOP at that moment cannot notice; that window is the one gap left.
 
 use std::collections::BTreeSet;
-use std::sync::{Mutex, Once};
+use std::sync::Once;
+
+use node_kit::sync::Mutex;
 
 static LIVE_GROUPS: Mutex<BTreeSet<i32>> = Mutex::new(BTreeSet::new());
 static INSTALL: Once = Once::new();
@@ -37,7 +39,7 @@ pub(crate) fn signal_group(pgid: i32, signal: i32) -> std::io::Result<()> {
 }
 
 fn lock() -> std::sync::MutexGuard<'static, BTreeSet<i32>> {
-    LIVE_GROUPS.lock().unwrap_or_else(|e| e.into_inner())
+    LIVE_GROUPS.lock()
 }
 
 fn install_signal_thread() {

@@ -18,7 +18,7 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
@@ -277,16 +277,15 @@ fn play(root: &Path, demo: &Scenario, args: &DemoArgs) -> ExitCode {
 /// Prints one line a second, and the narration as the faults fire.
 #[derive(Default)]
 struct Narrator {
-    header_printed: Mutex<bool>,
+    header_printed: std::sync::atomic::AtomicBool,
 }
 
 impl Observer for Narrator {
     fn second(&self, live: &Live) {
-        let mut header = self
+        if !self
             .header_printed
-            .lock()
-            .unwrap_or_else(|e| e.into_inner());
-        if !*header {
+            .swap(true, std::sync::atomic::Ordering::Relaxed)
+        {
             let nodes: String = live
                 .nodes
                 .iter()
@@ -296,7 +295,6 @@ impl Observer for Narrator {
                 "  {:>5}  {:>6}  {:>6}  {:>9}  {nodes}",
                 "t", "ok/s", "err/s", "p99"
             );
-            *header = true;
         }
         let p99 = live
             .p99

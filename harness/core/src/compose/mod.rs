@@ -43,8 +43,9 @@ use std::fs::File;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use node_kit::sync::Mutex;
 
 use crate::ClusterError;
 use crate::cluster::{find_panic, tail};
@@ -603,7 +604,7 @@ impl ComposeCluster {
     }
 
     fn lock_down(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, String>> {
-        self.down.lock().unwrap_or_else(|e| e.into_inner())
+        self.down.lock()
     }
 
     /// Fails if an image the compose file names is not on this machine: `up` would try to
