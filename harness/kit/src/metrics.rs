@@ -67,7 +67,7 @@ struct Inner {
 struct Own {
     /// Every metric, built in and the node's own: what `render` encodes.
     registry: Registry,
-    /// The node's own metrics by name (without `_total`), so each is registered once.
+    /// The node's own metrics by the name they are shown under, so each is registered once.
     by_name: BTreeMap<String, Custom>,
 }
 
@@ -139,15 +139,23 @@ impl Metrics {
     /// keeps the kind it was first used as: using it as the other kind is a bug in the node,
     /// logged, and the value is dropped.
     fn own(&self, name: &str, wanted: Custom) -> Option<Custom> {
-        let name = name.strip_suffix("_total").unwrap_or(name);
+        // The name to register and the one the text shows: the registry adds `_total` to a
+        // counter's name itself.
+        let (base, shown) = match wanted {
+            Custom::Counter(_) => {
+                let base = name.strip_suffix("_total").unwrap_or(name);
+                (base, format!("{base}_total"))
+            }
+            Custom::Gauge(_) => (name, name.to_string()),
+        };
         let mut own = self.0.own.lock();
         let Own { registry, by_name } = &mut *own;
-        let found = by_name.entry(name.to_string()).or_insert_with(|| {
+        let found = by_name.entry(shown).or_insert_with(|| {
             match &wanted {
                 Custom::Counter(c) => {
-                    registry.register(name, "A counter of the node's own", c.clone())
+                    registry.register(base, "A counter of the node's own", c.clone())
                 }
-                Custom::Gauge(g) => registry.register(name, "A gauge of the node's own", g.clone()),
+                Custom::Gauge(g) => registry.register(base, "A gauge of the node's own", g.clone()),
             }
             wanted.clone()
         });
@@ -288,7 +296,8 @@ mod tests {
         let m = Metrics::default();
         m.add("carts_added_total", 1.0);
         m.add("carts_added", 1.5);
-        m.set("carts_added", 9.0); // the wrong kind: ignored
+        m.set("carts_added_total", 9.0); // the wrong kind: ignored
+        m.set("carts_added", 4.0); // a gauge of another name
         let text = m.render();
         assert_eq!(
             text.matches("# TYPE carts_added_total counter").count(),
@@ -296,5 +305,9 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("carts_added_total 2.5"), "{text}");
+        assert!(
+            text.contains("# TYPE carts_added gauge\ncarts_added 4.0"),
+            "{text}"
+        );
     }
 }
