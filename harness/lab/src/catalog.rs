@@ -266,7 +266,7 @@ fn read_exercise(
 }
 
 /// The solution package of the exercise package `name`.
-fn solution_package_of(name: &str) -> String {
+pub(crate) fn solution_package_of(name: &str) -> String {
     format!("{name}-solution")
 }
 

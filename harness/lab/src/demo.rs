@@ -128,8 +128,7 @@ pub fn names(root: &Path) -> Vec<String> {
 }
 
 fn fail(message: &str) -> ExitCode {
-    eprintln!("lab: {message}");
-    ExitCode::from(2)
+    crate::refuse(message)
 }
 
 /// Every declared demo, in name order. A scenario demo must load and have an intro; there

@@ -78,8 +78,7 @@ pub fn run(args: ScenarioArgs) -> ExitCode {
 }
 
 fn fail(message: &str) -> ExitCode {
-    eprintln!("lab: {message}");
-    ExitCode::from(2)
+    crate::refuse(message)
 }
 
 /// What the workspace's crates declare in `[package.metadata.lab]`: their scenario files and
@@ -298,7 +297,7 @@ pub(crate) fn build_node(
         NodeRef::Binary(bin) => ("harness".to_string(), bin.clone()),
         NodeRef::Exercise(name) => {
             let package = match implementation {
-                Impl::Solution => format!("{name}-solution"),
+                Impl::Solution => crate::catalog::solution_package_of(name),
                 Impl::Exercise => name.clone(),
             };
             (package.clone(), package)
@@ -412,33 +411,9 @@ pub(crate) fn default_out(root: &Path, name: &str, seed: u64) -> PathBuf {
         .join(format!("{name}-{secs}-seed{seed}"))
 }
 
-/// A progress bar on stderr, when stderr is a terminal.
-struct Bar(indicatif::ProgressBar);
-
-impl scenario::Observer for Bar {
-    fn second(&self, live: &scenario::Live) {
-        self.0.set_position(live.elapsed.as_secs());
-        self.0.set_message(format!(
-            "{} sent, {} errors in the last second",
-            live.sent, live.errors
-        ));
-        if live.elapsed >= live.total {
-            self.0.finish_and_clear();
-        }
-    }
-}
-
+/// The lab's one progress bar, when stderr is a terminal.
 fn progress_bar(total: Duration) -> Option<Arc<dyn scenario::Observer>> {
-    use std::io::IsTerminal;
-    if !std::io::stderr().is_terminal() {
-        return None;
-    }
-    let bar = indicatif::ProgressBar::new(total.as_secs().max(1));
-    bar.set_style(
-        indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} s  {msg}")
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-    );
-    Some(Arc::new(Bar(bar)))
+    crate::bar::Bar::for_run(total).map(|bar| Arc::new(bar) as Arc<dyn scenario::Observer>)
 }
 
 /// Plays the scenario on the compose cluster: the same file, checks and report; only the way
@@ -460,7 +435,8 @@ fn on_containers(root: &Path, scenario: &Scenario, args: &RunArgs, seed: u64) ->
     }
     let bin = match &scenario.cluster.node {
         NodeRef::Binary(bin) => bin.clone(),
-        NodeRef::Exercise(name) => format!("{name}-solution"), // the image holds solutions
+        // The image holds the reference solutions' binaries.
+        NodeRef::Exercise(name) => crate::catalog::solution_package_of(name),
     };
     println!(
         "scenario {} (seed {seed}) on containers: {}\n  bringing up {} containers of {bin} ...",
