@@ -58,7 +58,7 @@ pub(super) fn html(run: &Run, verdict: &Verdict, logs: &[String]) -> String {
     };
     let _ = writeln!(
         page,
-        "<p class=\"facts\">{seed}{mode} · {:.1}/s asked, {:.1}/s sent for {} s · {} sent, {} ok, \
+        "<p class=\"facts\">{seed}{mode} · {:.1}/s asked, {:.1}/s sent for {:.1} s · {} sent, {} ok, \
          {} failed, {} unknown · {} late sends, {} dropped · p50 {:.2} ms, p99 {:.1} ms, max {:.1} ms</p>",
         s.target_rate,
         s.achieved_rate,
