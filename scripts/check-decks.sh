@@ -8,6 +8,8 @@
 #                                               it, DIR/<deck>/NN.txt: read them
 #   scripts/check-decks.sh --self-test          the check bites: the bad decks in
 #                                               scripts/testdata/decks/ fail, saying why
+#   scripts/check-decks.sh --export DIR         the attendee handouts: every deck as one
+#                                               HTML page, DIR/<deck>.html, and DIR/index.html
 #
 # Two checks per deck:
 # 1. presenterm itself, run with --validate-overflows inside a detached tmux session of exactly
@@ -383,6 +385,32 @@ capture() {
     printf '%s\n' "$text"
 }
 
+# --- Handouts ----------------------------------------------------------------------------
+
+# Every deck as HTML, for attendees without presenterm. presenterm's export renders each slide
+# at the size given in its config: the same 120x35 the check holds the decks to. It needs no
+# terminal once the size is set, so no tmux here.
+export_decks() {
+    local dir=$1 deck name out
+    mkdir -p "$dir"
+    local export_config=$work/export.yaml
+    printf 'export:\n  dimensions:\n    columns: %s\n    rows: %s\n' "$COLUMNS_" "$ROWS_" >"$export_config"
+    local index="<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>Slides</title></head><body><h1>The lab's slides</h1><ul>"
+    for deck in "${decks[@]}"; do
+        name=$(basename "$deck" .md)
+        out=$dir/$name.html
+        if ! "${limit[@]+"${limit[@]}"}" "$presenterm" --config-file "$export_config" --export-html \
+            --export-temporary-path "$work" -o "$out" "$deck" >"$work/export.log" 2>&1 || [ ! -s "$out" ]; then
+            tr -d '\033' <"$work/export.log" | tail -5 >&2
+            fail "$deck: presenterm could not export it to HTML"
+        fi
+        echo "exported: $deck -> $out ($(wc -c <"$out") bytes)"
+        index+="<li><a href=\"$name.html\">$name</a></li>"
+    done
+    printf '%s</ul></body></html>\n' "$index" >"$dir/index.html"
+    echo "handouts: $dir/index.html"
+}
+
 # --- The check bites ---------------------------------------------------------------------
 
 self_test() {
@@ -454,6 +482,12 @@ while [ $# -gt 0 ]; do
         capture_dir=$2
         shift
         ;;
+    --export)
+        [ $# -ge 2 ] || fail "--export needs a directory (the README's: target/handouts)"
+        export_dir=$2
+        mode="export"
+        shift
+        ;;
     -h | --help)
         sed -n '2,/^set -euo/p' "$0" | sed -e '$d' -e 's/^# \{0,1\}//'
         exit 0
@@ -476,6 +510,10 @@ fi
 if [ ${#decks[@]} = 0 ]; then
     cd "$root"
     decks=(slides/[0-9][0-9]-*.md)
+fi
+if [ "$mode" = "export" ]; then
+    export_decks "$export_dir"
+    exit 0
 fi
 failed=0
 for deck in "${decks[@]}"; do
