@@ -88,10 +88,12 @@ async fn a_stall_shows_in_the_open_loop_tail_and_hides_from_a_closed_loop() {
         open.summary()
     );
     assert!(
-        p99_ms(&closed) < 100.0,
+        p99_ms(&closed) * 5.0 < p99_ms(&open),
         "one closed-loop worker waits out the stall on a single request, so its p99 should \
-         look healthy (that is the trap this test shows), got {:?}",
-        closed.summary()
+         look healthy next to the open loop's (that is the trap this test shows), got \
+         closed {:?}, open {:?}",
+        closed.summary(),
+        open.summary()
     );
     // The stall is in the windows where it happened: no replies at all in second 4 (all wait
     // for its end), then the backlog in second 5.
@@ -157,23 +159,26 @@ async fn a_stall_shows_in_the_open_loop_tail_and_hides_from_a_closed_loop() {
     );
 }
 
+/// The share of a run's sends that went out late.
+fn late_share(report: &LoadReport) -> f64 {
+    report.late_sends as f64 / report.sent.max(1) as f64
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_generator_that_cannot_keep_its_schedule_reports_late_sends() {
-    // Healthy: a cheap operation at a modest rate leaves (almost) nothing late.
+    // Healthy: a cheap operation at a modest rate. How many of its sends are late depends on
+    // how busy the machine is (a CPU hog alongside makes a quarter of them late), so it is
+    // the baseline the starved run is measured against, never a number of its own.
     let healthy = Load::new(Schedule::Constant { rate: 500.0 }, Duration::from_secs(1))
         .run(|_: Shot| async { Outcome::Ok })
         .await
         .unwrap();
     eprintln!("healthy: {:?}", healthy.summary());
     assert_all_answered("healthy", &healthy);
-    assert!(
-        healthy.late_sends * 4 <= healthy.sent,
-        "a healthy run should have few late sends, got {:?}",
-        healthy.summary()
-    );
 
-    // Starved: each request blocks a runtime thread for 1 ms (a CPU-bound client), so the two
-    // threads manage about 2000 a second, and 5000 are asked for.
+    // Starved, right after on the same machine: each request blocks a runtime thread for
+    // 1 ms (a CPU-bound client), so the two threads manage at most 2000 a second, and 5000
+    // are asked for. A busier machine only makes it more starved.
     let load = Load::new(Schedule::Constant { rate: 5000.0 }, Duration::from_secs(1));
     let scheduled = load.scheduled();
     let starved = load
@@ -185,17 +190,31 @@ async fn a_generator_that_cannot_keep_its_schedule_reports_late_sends() {
         .unwrap();
     let s = starved.summary();
     eprintln!("starved: {s:?}");
-    assert!(s.late_sends > 0, "expected late sends, got {s:?}");
-    assert!(
-        s.late_sends * 2 > s.sent,
-        "most sends of a run at more than twice its capacity are late, got {s:?}"
-    );
     assert_eq!(
         s.sent + s.dropped,
         scheduled,
         "every scheduled request is either sent or counted as dropped"
     );
-    assert!(s.max_lag_ms > 100.0, "{s:?}");
+    assert!(
+        late_share(&starved) > 0.5,
+        "most sends of a run at more than twice its capacity are late, got {s:?}"
+    );
+    // The same generator on the same machine: what makes sends late is the starved client,
+    // so its share of late sends and its worst lag are far above the healthy run's.
+    assert!(
+        late_share(&starved) > 2.0 * late_share(&healthy),
+        "the starved run must be late far more often than the healthy one: {:.0}% against          {:.0}%\nhealthy: {:?}\nstarved: {s:?}",
+        100.0 * late_share(&starved),
+        100.0 * late_share(&healthy),
+        healthy.summary()
+    );
+    assert!(
+        starved.max_lag > 4 * healthy.max_lag,
+        "the starved run's backlog must lag far more than the healthy run's worst wake-up: \
+         {:?} against {:?}",
+        starved.max_lag,
+        healthy.max_lag
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -218,7 +237,7 @@ async fn the_achieved_rate_is_the_target_rate() {
             "asked for {rate}/s, achieved {:.1}/s: {s:?}",
             s.achieved_rate
         );
-        // Most sends on time (a smoke test: a busy 2-core machine makes some late).
-        assert!(s.late_sends * 2 <= s.sent, "{s:?}");
+        // No bound on late sends here: how many are late is the machine's business (a CPU hog
+        // alongside makes many late), and the late-send test measures it against a baseline.
     }
 }
