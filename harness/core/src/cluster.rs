@@ -669,8 +669,6 @@ impl Cluster {
             .arg(peers.join(","))
             .arg("--data-dir")
             .arg(&data_dir)
-            .arg("--cookie")
-            .arg(&self.cookie)
             .arg("--log")
             .arg(&self.spec.log_filter);
         if !self.spec.args.is_empty() {
@@ -679,6 +677,8 @@ impl Cluster {
         command
             .envs(self.spec.env.iter().map(|(k, v)| (k, v)))
             .env_remove("NODE_LOG")
+            // By variable, not flag: a command line is visible to every user in `ps`.
+            .env("NODE_COOKIE", &self.cookie)
             .stdin(Stdio::piped())
             .stdout(log)
             .stderr(log_err)

@@ -10,7 +10,14 @@
 //! stays there. Anything else, a timeout included, promises nothing. `request_id` names the
 //! add so a retried request can be recognised (exercise 05); `item` is what goes in the cart.
 //! Cart ids, request ids and items are 1 to 64 characters of letters, digits, `-`, `_`, `.`
-//! and `:`; anything else is a 400 with the JSON error shape.
+//! and `:`, and not `.` or `..` (an HTTP client would resolve those as path steps); anything
+//! else is a 400 with the JSON error shape.
+//!
+//! A cart holds at most [`MAX_ITEMS`]: an add to a full cart is refused with 409 `cart_full`
+//! (nothing applied), because every add answers the whole cart and an unbounded one makes
+//! each answer larger and slower than the last. The routes learn that a cart is full from
+//! the node's own answers, so a node's storage needs no code for it; a cart can pass the cap
+//! by the adds already in flight when it filled, and by one after a restart.
 //!
 //! A node plugs its storage in by implementing [`CartService`] and serving [`routes`].
 //! Everyone who talks to a node's carts (workloads, checkers, tests, a node forwarding to its
@@ -21,19 +28,27 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
+use std::collections::HashSet;
+
 use axum::Router;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequestParts, Path, State};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use axum::routing::{get, post};
 use reqwest::header::HeaderMap;
 use serde::{Deserialize, Serialize};
 
 use crate::COOKIE_HEADER;
 use crate::error::{ApiError, Json, causes};
+use crate::sync::Mutex;
 
 /// The path of the add route, in axum's syntax.
 pub const ADD_ITEM_PATH: &str = "/carts/{cart}/items";
 /// The path of the read route, in axum's syntax.
 pub const CART_PATH: &str = "/carts/{cart}";
+
+/// The most items a cart holds; see the module comment.
+pub const MAX_ITEMS: usize = 1000;
 
 /// One add: the body of `POST /carts/{cart}/items`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -65,35 +80,82 @@ pub trait CartService: Send + Sync + 'static {
 
 /// The cart routes over `service`, with input validated before the service sees it.
 pub fn routes<S: CartService>(service: S) -> Router {
+    let shop = Shop {
+        service,
+        full: Mutex::new(HashSet::new()),
+    };
     Router::new()
         .route(ADD_ITEM_PATH, post(add::<S>))
         .route(CART_PATH, get(read::<S>))
-        .with_state(Arc::new(service))
+        .with_state(Arc::new(shop))
+}
+
+/// A node's cart service and the carts its answers showed full.
+struct Shop<S> {
+    service: S,
+    /// Only full carts are kept, so this is small next to the carts themselves.
+    full: Mutex<HashSet<String>>,
+}
+
+impl<S> Shop<S> {
+    /// Notes a cart the node answered, if it is full.
+    fn answered(&self, cart: Cart) -> Json<Cart> {
+        if cart.items.len() >= MAX_ITEMS {
+            self.full.lock().insert(cart.cart.clone());
+        }
+        Json(cart)
+    }
 }
 
 async fn add<S: CartService>(
-    State(service): State<Arc<S>>,
-    Path(cart): Path<String>,
+    State(shop): State<Arc<Shop<S>>>,
+    cart: CartId,
     Json(add): Json<AddItem>,
 ) -> Result<Json<Cart>, ApiError> {
-    validate("cart id", &cart)?;
+    let CartId(cart) = cart;
     validate("request_id", &add.request_id)?;
     validate("item", &add.item)?;
-    service.add(cart, add).await.map(Json)
+    if shop.full.lock().contains(&cart) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "cart_full",
+            format!("cart {cart} is full: a cart holds at most {MAX_ITEMS} items"),
+        ));
+    }
+    let cart = shop.service.add(cart, add).await?;
+    Ok(shop.answered(cart))
 }
 
 async fn read<S: CartService>(
-    State(service): State<Arc<S>>,
-    Path(cart): Path<String>,
+    State(shop): State<Arc<Shop<S>>>,
+    CartId(cart): CartId,
 ) -> Result<Json<Cart>, ApiError> {
-    validate("cart id", &cart)?;
-    service.get(cart).await.map(Json)
+    let cart = shop.service.get(cart).await?;
+    Ok(shop.answered(cart))
 }
 
-/// Checks an id or item: 1 to 64 of letters, digits, `-`, `_`, `.`, `:`.
+/// The `{cart}` of a cart route, validated; a path axum cannot decode (`%FF`) is a 400 with
+/// the JSON error shape too.
+struct CartId(String);
+
+impl<St: Send + Sync> FromRequestParts<St> for CartId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &St) -> Result<Self, ApiError> {
+        let Path(cart) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::bad_request(format!("bad cart id in the path: {e}")))?;
+        validate("cart id", &cart)?;
+        Ok(CartId(cart))
+    }
+}
+
+/// Checks an id or item: 1 to 64 of letters, digits, `-`, `_`, `.`, `:`, and not `.` or `..`.
 pub fn validate(what: &str, value: &str) -> Result<(), ApiError> {
     let ok = !value.is_empty()
         && value.len() <= 64
+        && value != "."
+        && value != ".."
         && value
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.' | ':'));
@@ -101,7 +163,8 @@ pub fn validate(what: &str, value: &str) -> Result<(), ApiError> {
         Ok(())
     } else {
         Err(ApiError::bad_request(format!(
-            "{what} {value:?} is invalid: use 1 to 64 letters, digits, '-', '_', '.' or ':'"
+            "{what} {value:?} is invalid: use 1 to 64 letters, digits, '-', '_', '.' or ':' \
+             (and not \".\" or \"..\")"
         )))
     }
 }
@@ -215,6 +278,7 @@ impl CartClient {
     /// own that waits [`CLIENT_TIMEOUT`] for an answer.
     pub fn new(addr: impl fmt::Display) -> CartClient {
         let http = reqwest::Client::builder()
+            .pool_idle_timeout(crate::peer::POOL_IDLE)
             .no_proxy()
             .build()
             .expect("a plain HTTP client builds");
@@ -266,8 +330,19 @@ impl CartClient {
     }
 
     /// `http://<addr>[/internal]/carts/<segments>`, each segment percent-encoded, so a bad
-    /// cart id reaches the node (and its 400) instead of changing the path.
+    /// cart id reaches the node (and its 400) instead of changing the path. `.` and `..`
+    /// cannot be sent as a segment (a URL resolves them as path steps): they get the node's
+    /// 400 from here, without a request.
     fn url(&self, segments: &[&str]) -> Result<reqwest::Url, CartError> {
+        if let Some(step) = segments.iter().find(|s| matches!(**s, "." | "..")) {
+            let refusal = validate("cart id", step).expect_err("a path step is not a cart id");
+            return Err(CartError::Refused {
+                addr: self.addr.clone(),
+                status: refusal.status.as_u16(),
+                code: refusal.code.to_string(),
+                message: refusal.message,
+            });
+        }
         let mut url = reqwest::Url::parse(&format!("http://{}/", self.addr))
             .map_err(|e| CartError::Connect(format!("{:?} is not host:port: {e}", self.addr)))?;
         {
@@ -347,7 +422,7 @@ mod tests {
     fn ids_are_checked() {
         assert!(validate("cart id", "42").is_ok());
         assert!(validate("item", "w3:17").is_ok());
-        for bad in ["", "a b", "x/y", &"x".repeat(65)] {
+        for bad in ["", "a b", "x/y", ".", "..", &"x".repeat(65)] {
             let err = validate("cart id", bad).unwrap_err();
             assert_eq!(err.status.as_u16(), 400);
             assert!(err.message.contains("cart id"), "{err}");
@@ -364,7 +439,6 @@ mod tests {
 #[cfg(test)]
 mod client_tests {
     use super::*;
-    use crate::sync::Mutex;
     use std::collections::HashMap;
 
     /// Carts in memory, for the client's tests.
@@ -470,6 +544,63 @@ mod client_tests {
         assert!(message.contains("cart id"), "{message}");
         assert!(!err.may_have_applied());
         assert_eq!(err.kind(), "http_400");
+    }
+
+    #[tokio::test]
+    async fn dot_cart_ids_are_refused_by_the_node_and_by_the_client() {
+        let addr = serve().await;
+        for id in [".", ".."] {
+            // What a client that does not resolve path steps sends.
+            let body = r#"{"request_id":"r","item":"i"}"#;
+            for raw in [
+                format!(
+                    "POST /carts/{id}/items HTTP/1.1\r\nhost: lab\r\ncontent-type: \
+                     application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                ),
+                format!("GET /carts/{id} HTTP/1.1\r\nhost: lab\r\nconnection: close\r\n\r\n"),
+            ] {
+                let reply = raw_request(&addr, &raw).await;
+                assert!(reply.starts_with("HTTP/1.1 400"), "{raw}: {reply}");
+                assert!(reply.contains("\"error\":\"bad_request\""), "{reply}");
+            }
+            let err = CartClient::new(&addr)
+                .add(id, &add("book"))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, CartError::Refused { status: 400, message, .. } if message.contains("cart id")),
+                "{id:?}: {err:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn a_full_cart_refuses_adds_with_409_and_stays_readable() {
+        let node = CartClient::new(serve().await);
+        for i in 0..MAX_ITEMS {
+            node.add("big", &add(&format!("i{i}"))).await.unwrap();
+        }
+        let err = node.add("big", &add("one-more")).await.unwrap_err();
+        assert!(
+            matches!(&err, CartError::Refused { status: 409, code, .. } if code == "cart_full"),
+            "{err:?}"
+        );
+        assert!(!err.may_have_applied());
+        assert_eq!(node.get("big").await.unwrap().cart.items.len(), MAX_ITEMS);
+        node.add("small", &add("book"))
+            .await
+            .expect("other carts still take adds");
+    }
+
+    /// Sends `raw` on a fresh connection and reads the reply until the server closes.
+    async fn raw_request(addr: &str, raw: &str) -> String {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+        stream.write_all(raw.as_bytes()).await.unwrap();
+        let mut reply = Vec::new();
+        let _ = tokio::time::timeout(Duration::from_secs(5), stream.read_to_end(&mut reply)).await;
+        String::from_utf8_lossy(&reply).into_owned()
     }
 
     #[tokio::test]

@@ -8,6 +8,11 @@
 //! | `--data-dir`  | `NODE_DATA_DIR` | none             | where a node keeps what must survive      |
 //! | `--cookie`    | `NODE_COOKIE`   | a dev cookie     | shared secret for node-to-node routes     |
 //! | `--log`       | `NODE_LOG`      | `info`           | tracing filter, e.g. `debug,hyper=warn`   |
+//! | `--read-timeout-ms` | `NODE_READ_TIMEOUT_MS` | `10000` | longest wait for a client's request head (or idle between requests) and for its body |
+//!
+//! Give the cookie by its variable: a command line is visible to every user in `ps`, and
+//! `--help` never prints the variable's value. The development cookie is refused off
+//! loopback: a node listening on another address must be given its own.
 //!
 //! A node's own flags come after `--`: `node --id n1 -- --tick-time-ms 1000`. The node
 //! declares them as a struct deriving `clap::Args` and gets them from [`crate::run_with`];
@@ -66,12 +71,24 @@ pub struct NodeConfig {
     /// Directory for state that must survive a restart.
     #[arg(long, env = "NODE_DATA_DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Shared secret that node-to-node routes require.
-    #[arg(long, env = "NODE_COOKIE", default_value = DEV_COOKIE, hide_default_value = true)]
+    /// Shared secret that node-to-node routes require; give it by the variable (a flag shows
+    /// in `ps`).
+    #[arg(
+        long,
+        env = "NODE_COOKIE",
+        default_value = DEV_COOKIE,
+        hide_default_value = true,
+        hide_env_values = true
+    )]
     pub cookie: String,
     /// Tracing filter for the log on stderr.
     #[arg(long, env = "NODE_LOG", default_value = "info")]
     pub log: String,
+    /// How long a client may take to send a request's head (or sit idle between requests)
+    /// and, separately, its body, in milliseconds.
+    #[arg(long, env = "NODE_READ_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub read_timeout_ms: u64,
 }
 
 impl NodeConfig {
@@ -86,7 +103,19 @@ impl NodeConfig {
         if self.cookie.is_empty() {
             return Err("--cookie must not be empty".into());
         }
+        if self.cookie == DEV_COOKIE && !is_loopback(&self.listen) {
+            return Err(format!(
+                "listening on {} with the development cookie: give this cluster its own \
+                 in NODE_COOKIE",
+                self.listen
+            ));
+        }
         Ok(())
+    }
+
+    /// [`Self::read_timeout_ms`] as a duration.
+    pub fn read_timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.read_timeout_ms)
     }
 
     /// Parses `args` (with the program name first) for a node without flags of its own; the
@@ -253,8 +282,35 @@ pub fn parse_id(s: &str) -> Result<String, String> {
     }
 }
 
+/// True when `listen` (`host:port`) is a loopback address, which only this machine reaches.
+fn is_loopback(listen: &str) -> bool {
+    match listen.parse::<SocketAddr>() {
+        Ok(addr) => addr.ip().is_loopback(),
+        Err(_) => listen
+            .rsplit_once(':')
+            .is_some_and(|(h, _)| h == "localhost"),
+    }
+}
+
+/// True for a host a peer address may name: an IPv4 address, an IPv6 one in brackets
+/// (`[::1]`), or a DNS name (letters, digits, `-`, `_` in dot-separated labels; `_` because
+/// container service names use it).
+fn is_host(host: &str) -> bool {
+    if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+        return inner.parse::<std::net::Ipv6Addr>().is_ok();
+    }
+    host.len() <= 253
+        && host.split('.').all(|label| {
+            (1..=63).contains(&label.len())
+                && label
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        })
+}
+
 /// Parses `a=127.0.0.1:4001,b=node-b:4000`. Host names are kept as written (a container's
-/// peers are service names that resolve later); the port must be a number.
+/// peers are service names that resolve later) but must be well formed; the port must be a
+/// number.
 pub fn parse_peers(s: &str) -> Result<Peers, String> {
     let mut peers = BTreeMap::new();
     for pair in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -266,8 +322,14 @@ pub fn parse_peers(s: &str) -> Result<Peers, String> {
         let (host, port) = addr
             .rsplit_once(':')
             .ok_or_else(|| format!("peer {id}: address {addr:?} has no :port"))?;
-        if host.is_empty() || port.parse::<u16>().is_err() {
+        if port.parse::<u16>().is_err() {
             return Err(format!("peer {id}: address {addr:?} is not host:port"));
+        }
+        if !is_host(host) {
+            return Err(format!(
+                "peer {id}: {host:?} is not a host name or IP address (an IPv6 address goes \
+                 in brackets: [::1]:4000)"
+            ));
         }
         if peers.insert(id.clone(), addr.to_string()).is_some() {
             return Err(format!("peer id {id:?} appears twice in the peer list"));
@@ -307,6 +369,8 @@ mod tests {
         assert_eq!(p.addr("n2"), Some("127.0.0.1:4002"));
         assert_eq!(p.addr("n3"), Some("node-c:4000"));
         assert_eq!(p.to_string(), "n2=127.0.0.1:4002,n3=node-c:4000");
+        let p = parse_peers("a=[::1]:4000,b=node_b.lab:1,c=10.0.0.7:4000").unwrap();
+        assert_eq!(p.addr("a"), Some("[::1]:4000"));
         assert!(parse_peers("").unwrap().is_empty());
     }
 
@@ -318,6 +382,10 @@ mod tests {
             ("n2=localhost:http", "not host:port"),
             ("n2=a:1,n2=b:2", "appears twice"),
             ("n 2=a:1", "not a node id"),
+            ("n2=a b:1", "not a host name"),
+            ("n2=:1", "not a host name"),
+            ("n2=::1:4000", "in brackets"),
+            ("n2=a..b:1", "not a host name"),
         ] {
             let err = parse_peers(input).unwrap_err();
             assert!(
@@ -325,6 +393,19 @@ mod tests {
                 "{input:?} gave {err:?}, expected {says:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_development_cookie_is_refused_off_loopback() {
+        let ok = NodeConfig::try_parse_from(["node", "--listen", "127.0.0.1:4000"]);
+        assert!(ok.is_ok(), "{ok:?}");
+        let err = NodeConfig::try_parse_from(["node", "--listen", "0.0.0.0:4000"]).unwrap_err();
+        assert!(
+            err.contains("development cookie") && err.contains("NODE_COOKIE"),
+            "{err}"
+        );
+        let own = ["node", "--listen", "0.0.0.0:4000", "--cookie", "s3cret"];
+        assert!(NodeConfig::try_parse_from(own).is_ok());
     }
 
     #[test]

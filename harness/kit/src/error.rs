@@ -3,6 +3,10 @@
 //! Every 4xx and 5xx a node sends has the body `{"error": "<code>", "message": "<sentence>"}`:
 //! `code` is stable and machine readable, `message` tells a person what to fix. [`causes`]
 //! puts a client-side error on one line with its reasons.
+//!
+//! Errors the node's code never sees (axum's own rejections: a path that does not decode, a
+//! WebSocket upgrade without its headers) come out of axum as plain text; [`json_errors`],
+//! a middleware around every route, rewrites those into the same shape.
 
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{FromRequest, Request};
@@ -108,6 +112,68 @@ pub fn causes(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     line
+}
+
+/// The largest plain-text error body [`json_errors`] rewrites. axum's rejections are one
+/// sentence; a longer (or streaming) error body is the node's own business and passes as is.
+const REWRITE_LIMIT: u64 = 4096;
+
+/// Middleware: any 4xx or 5xx whose body is not JSON gets the JSON error shape, its text as
+/// the message and a code named after the status (`bad_request`, `upgrade_required`), keeping
+/// its other headers (`allow`, `sec-websocket-version`).
+pub(crate) async fn json_errors(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::body::HttpBody;
+    use http_body_util::BodyExt;
+    let response = next.run(req).await;
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let (mut parts, body) = response.into_parts();
+    if body.size_hint().exact().is_none_or(|n| n > REWRITE_LIMIT) {
+        return Response::from_parts(parts, body);
+    }
+    let text = match body.collect().await {
+        Ok(collected) => String::from_utf8_lossy(&collected.to_bytes())
+            .trim()
+            .to_string(),
+        Err(_) => String::new(),
+    };
+    let message = if text.is_empty() {
+        status.canonical_reason().unwrap_or("error").to_string()
+    } else {
+        text
+    };
+    let mut answer = ApiError::new(status, code_of(status), message).into_response();
+    parts.headers.remove(axum::http::header::CONTENT_TYPE);
+    parts.headers.remove(axum::http::header::CONTENT_LENGTH);
+    answer.headers_mut().extend(parts.headers);
+    answer
+}
+
+/// The error code for a status that came without one.
+fn code_of(status: StatusCode) -> &'static str {
+    match status {
+        StatusCode::BAD_REQUEST => "bad_request",
+        StatusCode::NOT_FOUND => "not_found",
+        StatusCode::METHOD_NOT_ALLOWED => "method_not_allowed",
+        StatusCode::REQUEST_TIMEOUT => "timeout",
+        StatusCode::PAYLOAD_TOO_LARGE => "body_too_large",
+        StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+        StatusCode::UNPROCESSABLE_ENTITY => "invalid_body",
+        StatusCode::UPGRADE_REQUIRED => "upgrade_required",
+        s if s.is_client_error() => "bad_request",
+        StatusCode::SERVICE_UNAVAILABLE => "unavailable",
+        _ => "internal",
+    }
 }
 
 fn from_rejection(rejection: JsonRejection) -> ApiError {

@@ -19,10 +19,13 @@
 //!   list, the ready line's format.
 //! - [`run`] (this file): the node contract. It binds, prints the ready line, serves the
 //!   node's routes next to `GET /health` and `GET /metrics`, guards `/internal/*` with the
-//!   cluster cookie, limits request bodies, and ends the process on SIGTERM/SIGINT
+//!   cluster cookie, reads request bodies in full (bounded in size and time) before a route
+//!   sees them, and ends the process on SIGTERM/SIGINT
 //!   (gracefully), on end of file on stdin (the harness that started it is gone) and on any
 //!   panic (let it crash).
-//! - [`error`]: the JSON error shape and a JSON extractor that uses it.
+//! - [`server`]: the accept loop: read timeouts, a connection limit, the descriptor limit.
+//! - [`error`]: the JSON error shape, a JSON extractor that uses it, and the middleware that
+//!   gives axum's own plain-text rejections the same shape.
 //! - [`metrics`]: the Prometheus text endpoint (a `prometheus-client` registry) and the
 //!   middleware that feeds it.
 //! - [`link`]: framed node-to-node connections over an HTTP/1.1 upgrade.
@@ -44,6 +47,7 @@ pub mod error;
 pub mod link;
 pub mod metrics;
 pub mod peer;
+pub mod server;
 pub mod sync;
 
 use std::future::Future;
@@ -55,7 +59,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State, WebSocketUpgrade};
+use axum::body::Body;
+use axum::extract::{Request, State, WebSocketUpgrade};
 use axum::http::{HeaderMap, Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -71,7 +76,8 @@ pub use peer::{Peer, PeerClient};
 /// The header that carries the cluster cookie on node-to-node requests.
 pub const COOKIE_HEADER: &str = "x-lab-cookie";
 
-/// The largest request body a node accepts; larger ones get 413 with the JSON error shape.
+/// The largest request body a node accepts; larger ones get 413 with the JSON error shape,
+/// whether their length is declared or they come chunked.
 pub const BODY_LIMIT: usize = 256 * 1024;
 
 /// How long a graceful shutdown may take before the process exits anyway (open links and
@@ -205,9 +211,11 @@ where
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;
     }
-    if config.cookie == config::DEV_COOKIE {
-        tracing::warn!("using the default development cookie; set --cookie off loopback");
-    }
+    let fd_limit = server::raise_fd_limit().unwrap_or_else(|e| {
+        tracing::warn!("cannot raise the file-descriptor limit: {e}");
+        256
+    });
+    let limits = server::Limits::for_fd_limit(config.read_timeout(), fd_limit);
     let metrics = Metrics::default();
     let ctx = NodeContext {
         peers: PeerClient::new(config.peers.clone(), config.cookie.clone()),
@@ -216,29 +224,42 @@ where
         config: config.clone(),
     };
     let routes = build(ctx).await?;
-    let app = assemble(routes, config.id.clone(), config.cookie.clone(), metrics);
+    let app = assemble(
+        routes,
+        config.id.clone(),
+        config.cookie.clone(),
+        metrics,
+        limits.read_timeout,
+    );
 
     watch_stdin();
     println!("{}", config::ready_line(&config.id, addr));
     let _ = std::io::stdout().flush();
-    tracing::info!(id = %config.id, %addr, peers = %config.peers, "node ready");
+    tracing::info!(id = %config.id, %addr, peers = %config.peers, ?limits, "node ready");
 
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .map_err(|e| format!("server failed: {e}"))?;
+    server::serve(listener, app, limits, shutdown_signal()).await;
     tracing::info!("node stopped");
     Ok(())
 }
 
 /// The node's routes plus the kit's: health, metrics, the link upgrade, the cookie guard,
-/// JSON 404/405 answers, the body limit and request metrics.
-fn assemble(routes: Routes, id: String, cookie: String, metrics: Metrics) -> Router {
+/// JSON 404/405 answers, request metrics, the body read, and JSON for every error.
+fn assemble(
+    routes: Routes,
+    id: String,
+    cookie: String,
+    metrics: Metrics,
+    body_timeout: Duration,
+) -> Router {
     let mut internal = routes.internal;
     if let Some(handler) = routes.link {
         let upgrade = move |ws: WebSocketUpgrade| {
             let handler = handler.clone();
-            async move { ws.on_upgrade(move |socket| handler(Link::accepted(socket))) }
+            async move {
+                ws.max_message_size(link::FRAME_LIMIT)
+                    .max_frame_size(link::FRAME_LIMIT)
+                    .on_upgrade(move |socket| handler(Link::accepted(socket)))
+            }
         };
         internal = internal.route(
             link::LINK_PATH.trim_start_matches("/internal"),
@@ -258,9 +279,11 @@ fn assemble(routes: Routes, id: String, cookie: String, metrics: Metrics) -> Rou
         .nest("/internal", internal)
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(middleware::from_fn(reject_oversize))
+        // The last layer added is the first to see a request: the body is in before the
+        // request counts as in flight, so a client trickling its body cannot inflate it.
         .layer(middleware::from_fn_with_state(metrics, metrics::track))
+        .layer(middleware::from_fn_with_state(body_timeout, read_body))
+        .layer(middleware::from_fn(error::json_errors))
 }
 
 async fn health(State(id): State<Arc<String>>) -> impl IntoResponse {
@@ -279,22 +302,48 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
     )
 }
 
-/// Refuses a body whose declared length is over [`BODY_LIMIT`] before reading any of it.
-/// Bodies without a length (chunked) are cut off by `DefaultBodyLimit` as they arrive.
-async fn reject_oversize(headers: HeaderMap, req: Request, next: Next) -> Response {
-    let declared = headers
+/// Reads the whole request body, at most [`BODY_LIMIT`] bytes within `timeout`, before the
+/// routes see the request: 413 for a longer body (refused on its declared length before
+/// reading any of it, or cut off as it arrives chunked), 408 for one that takes too long.
+async fn read_body(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
+    use axum::http::StatusCode;
+    use http_body_util::BodyExt;
+    let too_large = |size: String| {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the body is {size}; this node accepts at most {BODY_LIMIT} bytes"),
+        )
+        .into_response()
+    };
+    let declared = req
+        .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok());
-    match declared {
-        Some(len) if len > BODY_LIMIT => ApiError::new(
-            axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the body is {len} bytes; this node accepts at most {BODY_LIMIT}"),
-        )
-        .into_response(),
-        _ => next.run(req).await,
+        .and_then(|v| v.parse::<u64>().ok());
+    if let Some(len) = declared.filter(|&len| len > BODY_LIMIT as u64) {
+        return too_large(format!("{len} bytes"));
     }
+    let (parts, body) = req.into_parts();
+    let limited = http_body_util::Limited::new(body, BODY_LIMIT);
+    let body = match tokio::time::timeout(timeout, limited.collect()).await {
+        Ok(Ok(collected)) => collected.to_bytes(),
+        Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
+            return too_large(format!("more than {BODY_LIMIT} bytes"));
+        }
+        Ok(Err(e)) => {
+            return ApiError::bad_request(format!("the body broke off: {e}")).into_response();
+        }
+        Err(_) => {
+            return ApiError::new(
+                StatusCode::REQUEST_TIMEOUT,
+                "body_timeout",
+                format!("the body did not arrive within {timeout:?}"),
+            )
+            .into_response();
+        }
+    };
+    next.run(Request::from_parts(parts, Body::from(body))).await
 }
 
 async fn require_cookie(
@@ -393,7 +442,11 @@ fn fail(reason: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// `GET /health` over a plain socket with a 2 s budget; no runtime, no HTTP client needed.
+/// How long `healthcheck` may take in all: resolving, connecting, asking and reading.
+const HEALTHCHECK_BUDGET: Duration = Duration::from_secs(2);
+
+/// `GET /health` over a plain socket within [`HEALTHCHECK_BUDGET`]; no runtime, no HTTP
+/// client needed.
 fn healthcheck(addr: &str) -> ExitCode {
     match probe_health(addr) {
         Ok(()) => ExitCode::SUCCESS,
@@ -405,18 +458,43 @@ fn healthcheck(addr: &str) -> ExitCode {
 }
 
 fn probe_health(addr: &str) -> std::io::Result<()> {
+    use std::io::{Error, ErrorKind};
     use std::net::{TcpStream, ToSocketAddrs};
-    let timeout = Duration::from_secs(2);
+    let deadline = std::time::Instant::now() + HEALTHCHECK_BUDGET;
+    let timed_out = || {
+        Error::new(
+            ErrorKind::TimedOut,
+            format!("no answer within {HEALTHCHECK_BUDGET:?}"),
+        )
+    };
+    // What is left of the budget: each step waits at most that, so the whole stays in it.
+    let left = || {
+        deadline
+            .checked_duration_since(std::time::Instant::now())
+            .filter(|d| !d.is_zero())
+            .ok_or_else(timed_out)
+    };
     let target = addr
         .to_socket_addrs()?
         .next()
-        .ok_or_else(|| std::io::Error::other("address resolves to nothing"))?;
-    let mut stream = TcpStream::connect_timeout(&target, timeout)?;
-    stream.set_read_timeout(Some(timeout))?;
-    stream.set_write_timeout(Some(timeout))?;
+        .ok_or_else(|| Error::other("address resolves to nothing"))?;
+    let mut stream = TcpStream::connect_timeout(&target, left()?)?;
+    stream.set_write_timeout(Some(left()?))?;
     write!(stream, "GET /health HTTP/1.0\r\nHost: {addr}\r\n\r\n")?;
     let mut head = [0u8; 12];
-    stream.read_exact(&mut head)?;
+    let mut got = 0;
+    while got < head.len() {
+        stream.set_read_timeout(Some(left()?))?;
+        match stream.read(&mut head[got..]) {
+            Ok(0) => return Err(Error::other("the connection closed before an answer")),
+            Ok(n) => got += n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                return Err(timed_out());
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
     if head.starts_with(b"HTTP/1.") && &head[9..12] == b"200" {
         Ok(())
     } else {

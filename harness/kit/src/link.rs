@@ -26,6 +26,11 @@ use crate::COOKIE_HEADER;
 /// The path of the upgrade route, under the cookie-guarded internal routes.
 pub const LINK_PATH: &str = "/internal/link";
 
+/// The largest frame a link carries, either way: a request body's limit
+/// ([`crate::BODY_LIMIT`]). A larger one ends the link (WebSocket's default, 64 MiB, would
+/// let one peer make the other buffer that much per frame).
+pub const FRAME_LIMIT: usize = crate::BODY_LIMIT;
+
 /// Both halves of a framed connection.
 #[derive(Debug)]
 pub struct Link {
@@ -103,16 +108,20 @@ impl Link {
             .header(COOKIE_HEADER, cookie)
             .body(())
             .map_err(io::Error::other)?;
-        let (socket, _response) = tokio_tungstenite::client_async(request, stream)
-            .await
-            .map_err(|e| match e {
-                tungstenite::Error::Io(e) => e,
-                tungstenite::Error::Http(response) => io::Error::new(
-                    io::ErrorKind::PermissionDenied,
-                    format!("link to {addr} refused with HTTP {}", response.status()),
-                ),
-                other => io::Error::other(other),
-            })?;
+        let config = tungstenite::protocol::WebSocketConfig::default()
+            .max_message_size(Some(FRAME_LIMIT))
+            .max_frame_size(Some(FRAME_LIMIT));
+        let (socket, _response) =
+            tokio_tungstenite::client_async_with_config(request, stream, Some(config))
+                .await
+                .map_err(|e| match e {
+                    tungstenite::Error::Io(e) => e,
+                    tungstenite::Error::Http(response) => io::Error::new(
+                        io::ErrorKind::PermissionDenied,
+                        format!("link to {addr} refused with HTTP {}", response.status()),
+                    ),
+                    other => io::Error::other(other),
+                })?;
         Ok(pump(
             socket,
             |m| match m {

@@ -27,11 +27,17 @@ pub struct PeerClient {
 /// lesson.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// How long the kit's clients keep an idle connection for reuse: below the 10 s after which a
+/// node closes an idle one (its default read timeout), so a client does not pick a connection
+/// the node is closing at that moment.
+pub const POOL_IDLE: Duration = Duration::from_secs(5);
+
 impl PeerClient {
     pub fn new(peers: Peers, cookie: String) -> Self {
         let http = reqwest::Client::builder()
             .timeout(DEFAULT_TIMEOUT)
             .connect_timeout(DEFAULT_TIMEOUT)
+            .pool_idle_timeout(POOL_IDLE)
             .no_proxy()
             .build()
             .expect("a plain HTTP client builds");

@@ -129,12 +129,13 @@ fn data_file(dir: &Option<PathBuf>, name: &str) -> Result<PathBuf, ApiError> {
         .as_ref()
         .ok_or_else(|| ApiError::bad_request("this node has no --data-dir"))?;
     if name.is_empty()
+        || name.len() > 64
         || !name
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
     {
         return Err(ApiError::bad_request(format!(
-            "{name:?} is not a file name (letters, digits, '-', '_')"
+            "{name:?} is not a file name (1 to 64 letters, digits, '-', '_')"
         )));
     }
     Ok(dir.join(name))
