@@ -5,6 +5,8 @@
 //!   `diff`, `solve`.
 //! - [`pipeline`]: what maintainers type: `generate` (exercises from solutions) and `verify`
 //!   (the gate that keeps every pair honest).
+//! - [`mutants`]: `mutants`, the maintainers' gate that the tests reject wrong answers in the
+//!   attendee's regions, not only missing ones (cargo-mutants).
 //! - [`load`]: `load`, a standalone open-loop HTTP load generator.
 //! - [`scenario`]: `scenario list|run`, failure and load scenarios described as data.
 //! - [`demo`]: `demo`, the narrated instructor demos, declared by the crates they belong to.
@@ -23,6 +25,7 @@
 
 pub mod demo;
 pub mod load;
+pub mod mutants;
 pub mod pipeline;
 pub mod scenario;
 pub mod workshop;
@@ -66,6 +69,8 @@ pub enum Command {
     Generate(pipeline::GenerateArgs),
     /// Maintainers: check that every exercise and solution pair is honest.
     Verify(pipeline::VerifyArgs),
+    /// Maintainers: check that the tests reject wrong answers in the attendee's code (cargo-mutants).
+    Mutants(mutants::MutantsArgs),
     /// Drive an HTTP endpoint at a fixed rate and report honest latency percentiles.
     Load(load::LoadArgs),
     /// List or run failure and load scenarios.
@@ -94,6 +99,7 @@ pub fn main() -> ExitCode {
         Some(Command::Solve(args)) => workshop::solve(args),
         Some(Command::Generate(args)) => pipeline::generate(args),
         Some(Command::Verify(args)) => pipeline::verify(args),
+        Some(Command::Mutants(args)) => mutants::run(args),
         Some(Command::Load(args)) => load::run(args),
         Some(Command::Scenario(args)) => scenario::run(args),
         Some(Command::Demo(args)) => demo::run(args),

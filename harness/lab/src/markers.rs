@@ -59,6 +59,9 @@ pub enum Side {
 pub struct Rendered {
     pub text: String,
     pub todos: Vec<String>,
+    /// Each `lab:todo` region as the 1-based lines of its marker and its `lab:end`: what
+    /// the attendee writes lies strictly between them (`cargo lab mutants` reads this).
+    pub regions: Vec<(usize, usize)>,
 }
 
 /// A malformed region, with the 1-based line it was found on.
@@ -206,6 +209,7 @@ pub fn render(source: &str, side: Side) -> Result<Rendered, MarkerError> {
                 ));
             }
             (State::Todo(todo), Some(("end", _))) => {
+                out.regions.push((todo.opened, number));
                 if side == Side::Skeleton {
                     for note in todo.note_lines() {
                         push(&mut out.text, &note);

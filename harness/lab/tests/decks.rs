@@ -659,6 +659,7 @@ fn lab_command(text: &str, args: &[String], no: usize, ws: &Workspace, report: &
         }
         Some(Command::Generate(a)) => exercise(&a.exercise, report),
         Some(Command::Verify(a)) => exercise(&a.exercise, report),
+        Some(Command::Mutants(a)) => exercise(&a.exercise, report),
         Some(Command::Demo(a)) => {
             if let Some(name) = a.name.filter(|n| !placeholder(n))
                 && !ws.demos.contains(&name)
