@@ -1,0 +1,242 @@
+//! What retries do to the service they retry against, measured where it hurts: the arrivals
+//! at the payment node, per 100 ms.
+//!
+//! - After an outage that fails every waiting request at the same instant, clients that back
+//!   off without jitter come back at the same instant too; with full jitter they spread out.
+//! - While the service fails for everyone, a retry budget keeps the extra load to its share;
+//!   without one, every client multiplies its load by its number of attempts.
+//!
+//! Both compare the attendee's sender with its naive control in the same run.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{Mode, SEED, arrivals, received, send_batch};
+use harness::block_on;
+use retries_solution::{Arrival, Backoff, GiveUp, Operation, PaymentError, RetryBudget};
+
+/// The window arrivals are counted in.
+const WINDOW: Duration = Duration::from_millis(100);
+
+fn ms(ms: u64) -> Duration {
+    Duration::from_millis(ms)
+}
+
+#[test]
+fn after_an_outage_jittered_retries_keep_the_peak_near_the_steady_rate() {
+    // 200 authorizations a second per group (20 per 100 ms) for 3.6 s. From 1.0 s to 1.6 s
+    // the node hangs (its link a blackhole, every request held), then its connections are
+    // reset at once: every held request fails at the same instant. Authorization's 1 s
+    // timeout outlasts the hang, so none times out on its own before that.
+    const EVERY: Duration = Duration::from_millis(5);
+    const SENDS: usize = 720;
+    const DEADLINE: Duration = Duration::from_secs(6);
+    let cluster = common::start(2);
+    block_on(async {
+        // A first retry waits up to 1 s: spread over ten windows with jitter, in one without.
+        let backoff = |jitter| Backoff {
+            base: Duration::from_secs(1),
+            cap: Duration::from_secs(4),
+            jitter,
+        };
+        let jittered = Arc::new(
+            common::sender(&cluster, &["n1"])
+                .backoff(backoff(true))
+                .seed(SEED),
+        );
+        let unjittered = Arc::new(common::sender(&cluster, &["n2"]).backoff(backoff(false)));
+        let alo = Mode::AtLeastOnce { deadline: DEADLINE };
+
+        // Healthy: one arrival per request, on both.
+        for (sender, node) in [(&jittered, "n1"), (&unjittered, "n2")] {
+            let sent = send_batch(sender, Operation::Authorize, alo, "ok", 20, ms(5)).await;
+            assert!(
+                sent.iter().all(|s| s.outcome.is_ok()),
+                "a healthy authorization failed at {node}"
+            );
+            let got = received(&cluster, &[node], "ok").await;
+            assert!(
+                got.len() == 20 && got.values().all(|&n| n == 1),
+                "{node} received {got:?}"
+            );
+        }
+
+        let outage = async {
+            tokio::time::sleep(ms(1000)).await;
+            for node in ["n1", "n2"] {
+                cluster.client_link(node).blackhole();
+            }
+            tokio::time::sleep(ms(600)).await;
+            for node in ["n1", "n2"] {
+                cluster.client_link(node).heal();
+                cluster.client_link(node).reset();
+            }
+        };
+        let (with, without, ()) = tokio::join!(
+            send_batch(&jittered, Operation::Authorize, alo, "storm", SENDS, EVERY),
+            send_batch(
+                &unjittered,
+                Operation::Authorize,
+                alo,
+                "storm",
+                SENDS,
+                EVERY
+            ),
+            outage,
+        );
+        for s in with.iter().chain(&without) {
+            assert!(
+                s.outcome.is_ok(),
+                "{} was not delivered by its deadline: {:?}",
+                s.request_id,
+                s.outcome
+            );
+        }
+
+        let jittered = Rate::of(arrivals(&cluster, "n1").await);
+        let unjittered = Rate::of(arrivals(&cluster, "n2").await);
+        println!(
+            "arrivals per 100 ms: steady {} / {}, peak with jitter {}, without {}",
+            jittered.steady, unjittered.steady, jittered.peak, unjittered.peak
+        );
+        let steady = jittered.steady.max(unjittered.steady);
+        assert!(
+            steady >= 10,
+            "the steady rate is {steady} per 100 ms; the test sends 20"
+        );
+        assert!(
+            jittered.peak <= 3 * steady,
+            "seed {SEED}: with full jitter the node saw a peak of {} arrivals per 100 ms after the outage, over 3x the steady {steady}: are the waits drawn from [0, ceiling]?",
+            jittered.peak
+        );
+        // The control: the same clients without jitter come back together.
+        assert!(
+            unjittered.peak >= 4 * steady && unjittered.peak >= 2 * jittered.peak,
+            "without jitter the peak was {} per 100 ms (steady {steady}, jittered {}): the clients that failed together should have retried together",
+            unjittered.peak,
+            jittered.peak
+        );
+    });
+}
+
+#[test]
+fn a_retry_budget_keeps_a_failing_services_extra_load_small() {
+    const N: usize = 100;
+    const DEADLINE: Duration = Duration::from_secs(1);
+    let cluster = common::start(1);
+    block_on(async {
+        let backoff = Backoff {
+            base: ms(20),
+            cap: ms(100),
+            jitter: true,
+        };
+        let budget = Arc::new(RetryBudget::new(10, 5));
+        let budgeted = Arc::new(
+            common::sender(&cluster, &["n1"])
+                .backoff(backoff)
+                .seed(SEED)
+                .budget(budget.clone()),
+        );
+        let alo = Mode::AtLeastOnce { deadline: DEADLINE };
+
+        // Healthy: the budget costs nothing.
+        let sent = send_batch(&budgeted, Operation::Authorize, alo, "ok", 50, ms(2)).await;
+        assert!(
+            sent.iter().all(|s| s.outcome.is_ok()),
+            "a healthy authorization failed"
+        );
+        assert_eq!(received(&cluster, &["n1"], "ok").await.len(), 50);
+        assert_eq!(
+            budget.stats().retries,
+            0,
+            "nothing failed, nothing to retry"
+        );
+
+        // The service fails everything: the work may be done, every reply is lost.
+        cluster.client_link("n1").drop_response(1.0);
+        let sent = send_batch(&budgeted, Operation::Authorize, alo, "budget", N, ms(2)).await;
+        cluster.client_link("n1").clear(); // to read the arrivals through it
+        for s in &sent {
+            assert!(
+                matches!(
+                    s.outcome,
+                    Err(PaymentError::GaveUp {
+                        why: GiveUp::Budget | GiveUp::Deadline,
+                        ..
+                    })
+                ),
+                "{}: every reply is lost, so the send must give up; got {:?}",
+                s.request_id,
+                s.outcome
+            );
+        }
+        let with: usize = received(&cluster, &["n1"], "budget").await.values().sum();
+        let most = N + N / 10 + 5;
+        println!("a failing service, {N} requests: {with} arrivals with a 10% budget");
+        assert!(
+            (N..=most).contains(&with),
+            "seed {SEED}: with a 10% budget and a burst of 5 the failing node may see at most {most} arrivals for {N} requests; it saw {with}"
+        );
+
+        // The control: no budget, and every client retries until its deadline.
+        let unbudgeted = Arc::new(
+            common::sender(&cluster, &["n1"])
+                .backoff(backoff)
+                .seed(SEED),
+        );
+        cluster.client_link("n1").drop_response(1.0);
+        send_batch(&unbudgeted, Operation::Authorize, alo, "free", N, ms(2)).await;
+        cluster.client_link("n1").clear();
+        let without: usize = received(&cluster, &["n1"], "free").await.values().sum();
+        println!(
+            "without a budget: {without} arrivals ({:.1}x)",
+            without as f64 / N as f64
+        );
+        assert!(
+            without >= 3 * N,
+            "without a budget, {N} clients retrying for {DEADLINE:?} should multiply the load; the node saw {without} arrivals"
+        );
+    });
+}
+
+/// Arrivals per [`WINDOW`] at one node, during the storm batch.
+struct Rate {
+    /// The median window of the first 800 ms: before the outage.
+    steady: usize,
+    /// The most arrivals in any window (sliding, so a burst split by a boundary still counts whole).
+    peak: usize,
+}
+
+impl Rate {
+    fn of(log: Vec<Arrival>) -> Rate {
+        let times: Vec<u64> = log
+            .iter()
+            .filter(|a| a.request_id.starts_with("storm-"))
+            .map(|a| a.t_us)
+            .collect();
+        let window = WINDOW.as_micros() as u64;
+        let first = times[0];
+        let mut buckets = [0; 8];
+        for t in &times {
+            let i = ((t - first) / window) as usize;
+            if i < buckets.len() {
+                buckets[i] += 1;
+            }
+        }
+        buckets.sort();
+        let mut peak = 0;
+        let mut start = 0;
+        for (end, t) in times.iter().enumerate() {
+            while times[start] + window <= *t {
+                start += 1;
+            }
+            peak = peak.max(end - start + 1);
+        }
+        Rate {
+            steady: buckets[buckets.len() / 2],
+            peak,
+        }
+    }
+}
