@@ -248,6 +248,29 @@ fn an_answer_ends_the_send_and_only_transport_errors_are_retried() {
             "after two resets the third attempt, at n3, answers"
         );
         assert_eq!(script.attempts().len(), 3, "no attempt after the receipt");
+
+        // `send` follows the interface: a charge is sent at most once, an authorization at
+        // least once.
+        let (sender, script) = scripted(backoff, |attempt, _| {
+            if attempt == 0 {
+                Answer::Reset
+            } else {
+                Answer::Receipt
+            }
+        });
+        let charge = sender.send(Operation::Charge, &payment(4), ms(5000)).await;
+        assert!(
+            matches!(charge, Err(PaymentError::Transport(_))),
+            "a charge is at most once: its reset is the outcome; got {charge:?}"
+        );
+        let authorize = sender
+            .send(Operation::Authorize, &payment(5), ms(5000))
+            .await;
+        assert!(
+            authorize.is_ok(),
+            "an authorization is at least once: retried after its reset; got {authorize:?}"
+        );
+        assert_eq!(script.attempts().len(), 3);
     });
 }
 

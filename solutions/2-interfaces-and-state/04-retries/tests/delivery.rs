@@ -189,6 +189,13 @@ fn at_least_once_delivers_everything_before_its_deadline_and_does_duplicate() {
             matches!(&outcome, Err(PaymentError::Business { code, .. }) if code == CARD_DECLINED),
             "a declined card must come back as the business error {CARD_DECLINED}; got {outcome:?}"
         );
+        assert!(
+            Operation::Authorize
+                .contract()
+                .business_errors
+                .contains(&CARD_DECLINED),
+            "the interface declares card_declined for authorize"
+        );
         let got = received(&cluster, &NODES, "declined").await;
         assert_eq!(
             got.values().sum::<usize>(),

@@ -26,18 +26,20 @@ fn ms(ms: u64) -> Duration {
 
 #[test]
 fn after_an_outage_jittered_retries_keep_the_peak_near_the_steady_rate() {
-    // 200 authorizations a second per group (20 per 100 ms) for 3.6 s. From 1.0 s to 1.6 s
+    // 100 authorizations a second per group (10 per 100 ms) for 4 s. From 1.0 s to 1.7 s
     // the node hangs (its link a blackhole, every request held), then its connections are
     // reset at once: every held request fails at the same instant. Authorization's 1 s
     // timeout outlasts the hang, so none times out on its own before that.
-    const EVERY: Duration = Duration::from_millis(5);
-    const SENDS: usize = 720;
+    const EVERY: Duration = Duration::from_millis(10);
+    const SENDS: usize = 400;
+    const HANG: Duration = Duration::from_millis(700);
     const DEADLINE: Duration = Duration::from_secs(6);
     let cluster = common::start(2);
     block_on(async {
-        // A first retry waits up to 1 s: spread over ten windows with jitter, in one without.
+        // A first retry waits up to 2 s: spread over twenty windows with jitter, in one
+        // without.
         let backoff = |jitter| Backoff {
-            base: Duration::from_secs(1),
+            base: Duration::from_secs(2),
             cap: Duration::from_secs(4),
             jitter,
         };
@@ -68,7 +70,7 @@ fn after_an_outage_jittered_retries_keep_the_peak_near_the_steady_rate() {
             for node in ["n1", "n2"] {
                 cluster.client_link(node).blackhole();
             }
-            tokio::time::sleep(ms(600)).await;
+            tokio::time::sleep(HANG).await;
             for node in ["n1", "n2"] {
                 cluster.client_link(node).heal();
                 cluster.client_link(node).reset();
@@ -103,17 +105,17 @@ fn after_an_outage_jittered_retries_keep_the_peak_near_the_steady_rate() {
         );
         let steady = jittered.steady.max(unjittered.steady);
         assert!(
-            steady >= 10,
-            "the steady rate is {steady} per 100 ms; the test sends 20"
+            steady >= 5,
+            "the steady rate is {steady} per 100 ms; the test sends 10"
         );
         assert!(
-            jittered.peak <= 3 * steady,
-            "seed {SEED}: with full jitter the node saw a peak of {} arrivals per 100 ms after the outage, over 3x the steady {steady}: are the waits drawn from [0, ceiling]?",
+            2 * jittered.peak <= 7 * steady,
+            "seed {SEED}: with full jitter the node saw a peak of {} arrivals per 100 ms after the outage, over 3.5x the steady {steady}: are the waits drawn from [0, ceiling]?",
             jittered.peak
         );
         // The control: the same clients without jitter come back together.
         assert!(
-            unjittered.peak >= 4 * steady && unjittered.peak >= 2 * jittered.peak,
+            unjittered.peak >= 5 * steady && unjittered.peak >= 2 * jittered.peak,
             "without jitter the peak was {} per 100 ms (steady {steady}, jittered {}): the clients that failed together should have retried together",
             unjittered.peak,
             jittered.peak

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 use harness::Cluster;
 use retries::{Arrival, Operation, Payment, PaymentError, Receipt, Sender};
 use tokio::task::JoinSet;
+use tokio::time::MissedTickBehavior;
 
 /// The seed of the proxies' loss and lost replies; a failure names it.
 pub const SEED: u64 = 42;
@@ -53,7 +54,9 @@ pub enum Mode {
 }
 
 /// Sends `count` payments of `batch` as `op`, one every `every` (open loop: on schedule,
-/// whether or not earlier ones are done), and waits for all of them.
+/// whether or not earlier ones are done), and waits for all of them. A send the test
+/// process was too busy to start on time goes late rather than in a burst with the next
+/// ones: a burst of the test's own making would look like a retry storm at the node.
 pub async fn send_batch(
     sender: &Arc<Sender>,
     op: Operation,
@@ -62,10 +65,11 @@ pub async fn send_batch(
     count: usize,
     every: Duration,
 ) -> Vec<Sent> {
-    let started = tokio::time::Instant::now();
+    let mut schedule = tokio::time::interval(every);
+    schedule.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut sends = JoinSet::new();
     for i in 0..count {
-        tokio::time::sleep_until(started + every * i as u32).await;
+        schedule.tick().await;
         let sender = sender.clone();
         let payment = payment(batch, i);
         sends.spawn(async move {
