@@ -72,6 +72,14 @@ pub const DISPATCH_QUANTUM: Duration = Duration::from_micros(100);
 /// The width of a report window.
 pub const WINDOW: Duration = Duration::from_secs(1);
 
+/// The highest rate a schedule may ask for, requests per second: more than one dispatcher
+/// thread can send, and low enough that a schedule's request count stays far inside a `u64`.
+pub const MAX_RATE: f64 = 1_000_000.0;
+
+/// The most open-loop requests in flight, or closed-loop workers, a run may ask for: each is a
+/// task with its own memory (a million closed-loop workers took over a gigabyte).
+pub const MAX_CONCURRENCY: usize = 100_000;
+
 /// The target rate over time, in requests per second.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Schedule {
@@ -108,6 +116,11 @@ impl Schedule {
         };
         if let Some(bad) = rates.iter().find(|r| !r.is_finite() || **r < 0.0) {
             return Err(LoadError::Rate(format!("{bad} is not a rate")));
+        }
+        if let Some(high) = rates.iter().find(|r| **r > MAX_RATE) {
+            return Err(LoadError::Rate(format!(
+                "{high} per second is more than the generator sends ({MAX_RATE})"
+            )));
         }
         if !rates.iter().any(|&r| r > 0.0) {
             return Err(LoadError::Rate(
@@ -199,7 +212,8 @@ impl Timeline {
             0.0
         };
         let t = 2.0 * n / (s.from + (s.from * s.from + 2.0 * slope * n).max(0.0).sqrt());
-        Some(Duration::from_secs_f64(s.start + t))
+        // Beyond what a Duration holds (a rate of 1e-300 per second) is never.
+        Duration::try_from_secs_f64(s.start + t).ok()
     }
 
     /// How many requests are due before `end`.
@@ -208,7 +222,11 @@ impl Timeline {
         let (mut lo, mut hi) = (0u64, 1u64);
         while self.time_of(hi).is_some_and(|t| t < end) {
             lo = hi;
-            hi *= 2;
+            // Unreachable with rates up to MAX_RATE; saturating keeps a bug from wrapping.
+            if hi == u64::MAX {
+                return u64::MAX;
+            }
+            hi = hi.saturating_mul(2);
         }
         if self.time_of(lo).is_none_or(|t| t >= end) {
             return 0;
@@ -454,7 +472,11 @@ impl Load {
         if self.duration.is_zero() {
             return Err(LoadError::Duration);
         }
-        if self.max_in_flight == 0 || self.mode == (Mode::Closed { workers: 0 }) {
+        let concurrency = match self.mode {
+            Mode::Open => self.max_in_flight,
+            Mode::Closed { workers } => workers,
+        };
+        if concurrency == 0 || concurrency > MAX_CONCURRENCY {
             return Err(LoadError::Concurrency);
         }
         let timeline = Timeline::new(&self.schedule);
@@ -465,6 +487,9 @@ impl Load {
         let sent = match self.mode {
             Mode::Open => self.run_open(&timeline, start, &tally, op).await?,
             Mode::Closed { workers } => {
+                // No more workers than requests: the rest would only cost memory.
+                let needed = usize::try_from(scheduled).unwrap_or(usize::MAX).max(1);
+                let workers = workers.min(needed);
                 self.run_closed(workers, &timeline, start, &tally, op).await
             }
         };
@@ -1006,9 +1031,10 @@ impl fmt::Display for LoadError {
         match self {
             LoadError::Rate(why) => write!(f, "bad rate: {why}; give requests per second above 0"),
             LoadError::Duration => write!(f, "the duration is 0: give how long to send for"),
-            LoadError::Concurrency => {
-                write!(f, "0 workers or 0 requests in flight: give at least 1")
-            }
+            LoadError::Concurrency => write!(
+                f,
+                "workers or requests in flight must be 1 to {MAX_CONCURRENCY}"
+            ),
             LoadError::Thread(e) => write!(f, "cannot start the dispatcher thread: {e}"),
             LoadError::DispatcherDied => write!(f, "the dispatcher thread panicked (see above)"),
         }
@@ -1102,6 +1128,46 @@ mod tests {
         };
         assert!(nan.validate().is_err());
         assert!(Schedule::Steps(vec![(secs(1.0), -1.0)]).validate().is_err());
+    }
+
+    #[test]
+    fn absurd_rates_and_durations_are_refused_or_bounded_never_a_panic() {
+        let high = Schedule::Constant { rate: 1e300 }.validate().unwrap_err();
+        assert!(high.to_string().contains("more than the generator sends"), "{high}");
+        let ramp = Schedule::Ramp {
+            from: 1.0,
+            to: 1e300,
+            over: secs(1.0),
+        };
+        assert!(ramp.validate().is_err());
+        // The highest rate for three years: a count, not an overflow.
+        let t = Timeline::new(&Schedule::Constant { rate: MAX_RATE });
+        assert_eq!(t.count_before(secs(1e8)), 100_000_000_000_000);
+        // A rate so low its second request is due after what a Duration holds: never.
+        let slow = Timeline::new(&Schedule::Constant { rate: 1e-300 });
+        assert_eq!(slow.time_of(1), None);
+        assert_eq!(slow.count_before(secs(1e8)), 1);
+    }
+
+    #[tokio::test]
+    async fn too_much_concurrency_is_refused_before_anything_starts() {
+        let load = || Load::new(Schedule::Constant { rate: 10.0 }, secs(0.1));
+        let ok = |_: Shot| async { Outcome::Ok };
+        for load in [
+            load().max_in_flight(usize::MAX),
+            load().max_in_flight(0),
+            load().mode(Mode::Closed { workers: 1_000_000 }),
+        ] {
+            let err = load.run(ok).await.unwrap_err();
+            assert!(err.to_string().contains("1 to 100000"), "{err}");
+        }
+        // Many workers for few requests: only as many as there are requests run.
+        let report = load()
+            .mode(Mode::Closed { workers: 50_000 })
+            .run(ok)
+            .await
+            .unwrap();
+        assert_eq!(report.sent, 1);
     }
 
     #[test]

@@ -19,7 +19,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use harness::load::{
-    HttpCall, LATE_TOLERANCE, Load, LoadReport, Mode, Progress, Schedule, Summary,
+    HttpCall, LATE_TOLERANCE, Load, LoadReport, MAX_CONCURRENCY, MAX_RATE, Mode, Progress,
+    Schedule, Summary,
 };
 use reqwest::header::{HeaderName, HeaderValue};
 
@@ -36,14 +37,16 @@ pub struct LoadArgs {
     /// The URL every request goes to (http://, no TLS).
     #[arg(long)]
     pub url: String,
+    // Numbers are read as text, hyphen included, so that `--rate -5` gets this command's
+    // one-line answer rather than clap's "unexpected argument".
     /// Requests per second to send.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub rate: String,
     /// How long to send for: 10s, 500ms, 2m, or plain seconds.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub duration: String,
     /// Ramp linearly from --rate to this rate over the run (to find the knee).
-    #[arg(long, value_name = "RATE")]
+    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
     pub ramp_to: Option<String>,
     /// The HTTP method.
     #[arg(long, default_value = "GET")]
@@ -58,14 +61,14 @@ pub struct LoadArgs {
     #[arg(long, conflicts_with = "closed")]
     pub open: bool,
     /// Closed loop: N workers, each waits for its reply before it sends again.
-    #[arg(long, value_name = "N")]
-    pub closed: Option<usize>,
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub closed: Option<String>,
     /// A request not answered within this counts as unknown (timeout).
-    #[arg(long, default_value = "5s")]
+    #[arg(long, default_value = "5s", allow_hyphen_values = true)]
     pub timeout: String,
     /// The most requests in flight at once (open loop); beyond it sends wait and count as late.
-    #[arg(long, default_value_t = 4096)]
-    pub max_in_flight: usize,
+    #[arg(long, default_value = "4096", allow_hyphen_values = true)]
+    pub max_in_flight: String,
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
@@ -159,14 +162,13 @@ impl Plan {
                 .map_err(|e| format!("bad --header {header:?}: {e}"))?;
             headers.append(name, value);
         }
-        let mode = match args.closed {
+        let mode = match &args.closed {
             None => Mode::Open,
-            Some(0) => return Err("--closed needs at least 1 worker".into()),
-            Some(workers) => Mode::Closed { workers },
+            Some(n) => Mode::Closed {
+                workers: parse_count("--closed", n)?,
+            },
         };
-        if args.max_in_flight == 0 {
-            return Err("--max-in-flight must be at least 1".into());
-        }
+        let max_in_flight = parse_count("--max-in-flight", &args.max_in_flight)?;
         Ok(Plan {
             url,
             method,
@@ -176,7 +178,7 @@ impl Plan {
             duration,
             mode,
             timeout: parse_duration("--timeout", &args.timeout)?,
-            max_in_flight: args.max_in_flight,
+            max_in_flight,
         })
     }
 
@@ -210,12 +212,25 @@ impl Plan {
 
 fn parse_rate(flag: &str, text: &str) -> Result<f64, String> {
     match text.trim().parse::<f64>() {
+        Ok(rate) if rate > MAX_RATE => Err(format!(
+            "{flag} {text} is more than the generator sends: at most {MAX_RATE} per second"
+        )),
         Ok(rate) if rate.is_finite() && rate > 0.0 => Ok(rate),
         Ok(_) => Err(format!(
             "{flag} must be above 0 requests per second (got {text})"
         )),
         Err(_) => Err(format!(
             "{flag} must be a number of requests per second (got {text:?})"
+        )),
+    }
+}
+
+/// A count of workers or requests in flight: 1 to [`MAX_CONCURRENCY`].
+fn parse_count(flag: &str, text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_CONCURRENCY).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{flag} must be a whole number from 1 to {MAX_CONCURRENCY} (got {text:?})"
         )),
     }
 }
@@ -235,7 +250,12 @@ fn parse_duration(flag: &str, text: &str) -> Result<Duration, String> {
 /// Fails in one line if nothing listens at the URL's address. A plain TCP connect, so that
 /// the check sends no request (a POST must not be applied one extra time).
 async fn reachable(url: &reqwest::Url) -> Result<(), String> {
-    let host = url.host_str().unwrap_or_default();
+    // An IPv6 host comes in brackets (`[::1]`), which a resolver does not take.
+    let host = url
+        .host_str()
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = url.port_or_known_default().unwrap_or(80);
     let unreachable = |why: String| format!("cannot reach {url}: {why}; is the server running?");
     let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
@@ -426,7 +446,7 @@ mod tests {
 
     #[test]
     fn bad_input_is_one_line_that_names_the_flag() {
-        let cases: [(&[&str], &str); 6] = [
+        let cases: [(&[&str], &str); 13] = [
             (
                 &["--url", "http://a/", "--rate", "0", "--duration", "1s"],
                 "--rate must be above 0",
@@ -434,6 +454,70 @@ mod tests {
             (
                 &["--url", "http://a/", "--rate", "x", "--duration", "1s"],
                 "--rate must be a number",
+            ),
+            (
+                &["--url", "http://a/", "--rate", "-5", "--duration", "1s"],
+                "--rate must be above 0",
+            ),
+            (
+                &["--url", "http://a/", "--rate", "1e300", "--duration", "1s"],
+                "more than the generator sends",
+            ),
+            (
+                &[
+                    "--url",
+                    "http://a/",
+                    "--rate",
+                    "1",
+                    "--ramp-to",
+                    "1e300",
+                    "--duration",
+                    "1s",
+                ],
+                "--ramp-to 1e300 is more than the generator sends",
+            ),
+            (
+                &["--url", "http://a/", "--rate", "1", "--duration", "-1s"],
+                "--duration",
+            ),
+            (
+                &[
+                    "--url",
+                    "http://a/",
+                    "--rate",
+                    "1",
+                    "--duration",
+                    "1s",
+                    "--max-in-flight",
+                    "18446744073709551615",
+                ],
+                "--max-in-flight must be a whole number from 1 to 100000",
+            ),
+            (
+                &[
+                    "--url",
+                    "http://a/",
+                    "--rate",
+                    "1",
+                    "--duration",
+                    "1s",
+                    "--closed",
+                    "1000000",
+                ],
+                "--closed must be a whole number from 1 to 100000",
+            ),
+            (
+                &[
+                    "--url",
+                    "http://a/",
+                    "--rate",
+                    "1",
+                    "--duration",
+                    "1s",
+                    "--closed",
+                    "-1",
+                ],
+                "--closed must be a whole number",
             ),
             (
                 &["--url", "not a url", "--rate", "1", "--duration", "1s"],
@@ -540,5 +624,16 @@ mod tests {
         let err = reachable(&url).await.unwrap_err();
         assert!(err.starts_with(&format!("cannot reach {url}")), "{err}");
         assert!(!err.contains('\n'));
+    }
+
+    #[tokio::test]
+    async fn an_ipv6_target_resolves() {
+        let Ok(listener) = std::net::TcpListener::bind("[::1]:0") else {
+            eprintln!("no IPv6 loopback here; nothing to check");
+            return;
+        };
+        let port = listener.local_addr().unwrap().port();
+        let url = reqwest::Url::parse(&format!("http://[::1]:{port}/")).unwrap();
+        assert_eq!(reachable(&url).await, Ok(()));
     }
 }
