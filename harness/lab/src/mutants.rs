@@ -25,10 +25,14 @@
 //! line and column, so the note survives edits above it). The gate counts it as equivalent,
 //! never as a wrong answer, and says so when a note names a mutant that no longer exists.
 //!
-//! Mutants run one at a time (the machine's cores are for the tests' clusters), in the cargo
-//! target directory (`CARGO_TARGET_DIR`, else `target/`), so dependencies stay built between
-//! runs; cargo-mutants' own output (logs, diffs, `outcomes.json`) stays under
-//! `<target>/lab-mutants/<NN>-<name>/mutants.out/`.
+//! Mutants run one at a time (the machine's cores are for the tests' clusters). They build in
+//! a target directory of the gate's own, `<target>/lab-mutants/target` (`<target>` being
+//! `CARGO_TARGET_DIR`, else `target/`): kept between runs, so only the first one builds the
+//! dependencies, and never the maintainer's own, because cargo names a workspace member's
+//! artifacts by its path relative to the workspace root, the same in cargo-mutants' copy:
+//! a `cargo test` there during a run would swap the mutated build for the real one and turn
+//! caught mutants into missed ones. cargo-mutants' own output (logs, diffs, `outcomes.json`)
+//! stays under `<target>/lab-mutants/<NN>-<name>/mutants.out/`.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -372,7 +376,8 @@ fn slashed(path: &Path) -> String {
 /// `cargo mutants` for the exercise's solution, limited to its files with regions.
 fn cargo_mutants(root: &Path, exercise: &Exercise, regions: &Regions) -> std::process::Command {
     let mut cmd = runner::cargo(root);
-    cmd.args(["mutants", "--colors", "never", "--package"])
+    cmd.env("CARGO_TARGET_DIR", lab_mutants_dir(root).join("target"))
+        .args(["mutants", "--colors", "never", "--package"])
         .arg(exercise.solution_package());
     for file in regions.keys() {
         cmd.args(["--file", file]);
@@ -495,13 +500,16 @@ fn print_tally(exercise: &Exercise, tally: &Tally, secs: u64) {
     }
 }
 
-/// Where cargo-mutants writes for this exercise: under the cargo target directory.
+/// Where cargo-mutants writes its report for this exercise.
 fn output_dir(root: &Path, exercise: &Exercise) -> PathBuf {
-    let target =
-        std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), |t| root.join(t));
-    target
+    lab_mutants_dir(root).join(exercise.rel.file_name().unwrap_or_default())
+}
+
+/// The gate's own directory under the cargo target directory: its builds and its reports.
+fn lab_mutants_dir(root: &Path) -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), |t| root.join(t))
         .join("lab-mutants")
-        .join(exercise.rel.file_name().unwrap_or_default())
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@
 
 use std::time::{Duration, Instant};
 
-use failure_detection_solution::{PhiConfig, PhiDetector, TickDetector, Verdict};
+use failure_detection_solution::{
+    PhiConfig, PhiDetector, SILENT_TICKS_FOR_DOWN, TickDetector, Verdict,
+};
 use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
@@ -75,6 +77,118 @@ fn a_silent_peer_is_down_between_three_quarters_and_five_quarters_of_t() {
         0,
         "hearing from a peer restarts the count of silent ticks"
     );
+}
+
+#[test]
+fn the_silent_count_climbs_one_per_silent_tick_and_restarts_when_heard() {
+    // A fresh link counts as heard: the first tick finds the peer up, nothing silent yet.
+    let mut detector = TickDetector::new();
+    assert_eq!(detector.tick(), Verdict::Up, "a peer just connected is up");
+    assert_eq!(
+        detector.silent_ticks(),
+        0,
+        "the connection itself was heard"
+    );
+
+    // The cluster view shows this count: an instructor watches it climb to four.
+    for silent in 1..=SILENT_TICKS_FOR_DOWN + 2 {
+        let verdict = detector.tick();
+        assert_eq!(
+            detector.silent_ticks(),
+            silent,
+            "after {silent} silent tick interval(s) in a row the detector counts {}",
+            detector.silent_ticks()
+        );
+        let expected = if silent >= SILENT_TICKS_FOR_DOWN {
+            Verdict::Down
+        } else {
+            Verdict::Up
+        };
+        assert_eq!(
+            verdict, expected,
+            "after {silent} silent tick interval(s) the peer must be {expected:?} (down from {SILENT_TICKS_FOR_DOWN} on)"
+        );
+    }
+
+    // Heard once: the count starts again from zero, not from where it was.
+    detector.heard();
+    assert_eq!(detector.tick(), Verdict::Up);
+    assert_eq!(detector.tick(), Verdict::Up);
+    assert_eq!(
+        detector.silent_ticks(),
+        1,
+        "one silent interval after the peer was heard again counts 1"
+    );
+}
+
+/// Phi of a normally distributed interval, computed apart from the detector (which uses
+/// Akka's logistic approximation of the tail): a silence of mean + k sigma is longer than an
+/// interval with probability erfc(k / sqrt 2) / 2, so phi = -log10(erfc(k / sqrt 2) / 2).
+/// From Python's `math.erfc`: `-math.log10(math.erfc(k / math.sqrt(2)) / 2)`.
+const NORMAL_TAIL_PHI: [(f64, f64); 4] = [
+    (-1.0, 0.07503),                  // 84% of intervals are longer: no surprise
+    (0.0, std::f64::consts::LOG10_2), // at the mean, a coin toss: 0.30103
+    (1.0, 0.79955),
+    (2.0, 1.64302), // 2.3% of intervals are longer
+];
+/// How far Akka's approximation may be from the exact tail up to 2 sigma (it is within
+/// 0.0002 there).
+const APPROXIMATION: f64 = 0.005;
+
+/// A detector whose window holds exactly the intervals 80, 120, 80, 120 ms: mean 100 ms,
+/// standard deviation 20 ms (the made-up first intervals pushed out, the floor below 20 ms).
+/// Returns it with the time of its last heartbeat.
+fn detector_with_mean_100_and_sigma_20(acceptable_pause: Duration) -> (PhiDetector, Instant) {
+    let config = PhiConfig {
+        max_samples: 4,
+        min_std_dev: Duration::from_millis(1),
+        acceptable_pause,
+        ..PhiConfig::for_interval(HEARTBEAT)
+    };
+    let mut phi = PhiDetector::new(config);
+    let t0 = Instant::now();
+    let mut last = t0;
+    for at in [0, 80, 200, 280, 400] {
+        last = t0 + Duration::from_millis(at);
+        phi.heartbeat(last);
+    }
+    (phi, last)
+}
+
+#[test]
+fn phi_is_the_normal_distributions_tail_at_the_mean_and_two_sigma_later() {
+    let (phi, last) = detector_with_mean_100_and_sigma_20(Duration::ZERO);
+    for (k, expected) in NORMAL_TAIL_PHI {
+        let silence = 100.0 + 20.0 * k;
+        let found = phi.phi(last + Duration::from_secs_f64(silence / 1000.0));
+        assert!(
+            (found - expected).abs() < APPROXIMATION,
+            "intervals of 80, 120, 80, 120 ms have mean 100 ms and sigma 20 ms, so after {silence} ms of silence (mean {k:+} sigma) phi should be {expected:.3}, got {found:.3}: are the mean and the standard deviation of the window what phi_of gets?"
+        );
+    }
+}
+
+#[test]
+fn an_acceptable_pause_shifts_phi_later_by_exactly_the_pause() {
+    let pause = Duration::from_millis(50);
+    let (plain, plain_last) = detector_with_mean_100_and_sigma_20(Duration::ZERO);
+    let (paused, paused_last) = detector_with_mean_100_and_sigma_20(pause);
+    // The pause is added to the mean: the peer may be that much later without surprise.
+    let at_mean = paused.phi(paused_last + Duration::from_millis(150));
+    assert!(
+        (at_mean - 2f64.log10()).abs() < APPROXIMATION,
+        "with a mean interval of 100 ms and an acceptable pause of 50 ms, phi after 150 ms of silence should be log10(2) = 0.301 (a coin toss), got {at_mean:.3}: add the pause to the mean"
+    );
+    for ms in [100, 140, 180, 250] {
+        let silence = Duration::from_millis(ms);
+        let shifted = paused.phi(paused_last + silence + pause);
+        let unshifted = plain.phi(plain_last + silence);
+        assert!(
+            (shifted - unshifted).abs() < 1e-9,
+            "phi after {} ms with a 50 ms acceptable pause is {shifted:.4}, but without the pause it is {unshifted:.4} after {ms} ms: the pause must shift the whole curve later by exactly the pause",
+            ms + 50
+        );
+    }
 }
 
 /// The trace of the phi test: one heartbeat every 100 ms for three minutes.

@@ -65,6 +65,30 @@ fn a_key_belongs_to_the_first_vnode_at_or_after_its_hash() {
 }
 
 #[test]
+fn a_key_exactly_on_a_token_belongs_to_that_vnodes_node() {
+    // The i-th vnode of a node sits at hash("<node>#<i>"), so the key "<node>#<i>" lands
+    // exactly on its token. "At or after" includes the token itself: that vnode owns it, not
+    // the next one round (which belongs to another node two times in three here).
+    let nodes = ["n1", "n2", "n3"];
+    let ring = Ring::new(nodes, 64);
+    for node in nodes {
+        for i in 0..64 {
+            let key = format!("{node}#{i}");
+            let token = hash(&key);
+            assert!(
+                ring.tokens().any(|(t, n)| t == token && n == node),
+                "vnode {i} of {node} must sit at hash({key:?}) = {token}"
+            );
+            assert_eq!(
+                ring.owner(&key),
+                node,
+                "key {key:?} hashes exactly onto the token of {node}'s vnode {i}: a key on a token belongs to that vnode (the first at *or after* its hash)"
+            );
+        }
+    }
+}
+
+#[test]
 fn adding_a_fifth_node_moves_only_the_keys_it_takes() {
     const KEYS: usize = 10_000;
     let ring_most = Cell::new(0.0_f64);
