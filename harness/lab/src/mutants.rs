@@ -427,6 +427,8 @@ fn gate_one(root: &Path, exercise: &Exercise) -> Result<usize, String> {
         regions.keys().cloned().collect::<Vec<_>>().join(", "),
         out.join("mutants.out").display()
     );
+    // cargo-mutants writes into the directory but does not create it.
+    std::fs::create_dir_all(&out).map_err(|e| format!("cannot create {}: {e}", out.display()))?;
     let started = Instant::now();
     let mut cmd = cargo_mutants(root, exercise, &regions);
     cmd.args(["--jobs", "1", "--output"]).arg(&out);
