@@ -389,16 +389,17 @@ fn list_one(root: &Path, exercise: &Exercise) -> Result<(), String> {
     let regions = regions_of(root, exercise)?;
     let mut cmd = cargo_mutants(root, exercise, &regions);
     cmd.args(["--list", "--json"]);
-    let run = runner::run_captured(cmd, None)?;
-    if !run.success() {
+    // Quick (no build), and the JSON is stdout alone, so no file capture.
+    let run = cmd
+        .output()
+        .map_err(|e| format!("cannot run cargo mutants: {e}"))?;
+    if !run.status.success() {
         return Err(format!(
             "cargo mutants --list failed: {}",
-            runner::first_error(&run.output)
+            runner::first_error(&String::from_utf8_lossy(&run.stderr))
         ));
     }
-    // The JSON is the whole of stdout; anything cargo printed on stderr comes before it.
-    let json = run.output.find('[').map_or("", |i| &run.output[i..]);
-    let mutants = read_list(json)?;
+    let mutants = read_list(&String::from_utf8_lossy(&run.stdout))?;
     let (inside, given): (Vec<&Mutant>, Vec<&Mutant>) = mutants
         .iter()
         .partition(|m| place(m, &regions) == Place::Region);
