@@ -119,10 +119,6 @@ impl<T: Transport, C: Clock> Sender<T, C> {
         }
     }
 
-    pub fn preflist(&self) -> &[String] {
-        &self.preflist
-    }
-
     /// Sends `payment` with the guarantee the interface declares for `op`; `deadline` bounds
     /// the retries of an at-least-once operation.
     pub async fn send(
