@@ -14,7 +14,12 @@
 //! clean run and kept (and printed) after a failing one.
 //!
 //! Each node leads its own process group, holds a stdin pipe from the harness (end of file
-//! means the harness is gone) and is registered with the [`crate::reaper`]. Dropping the
+//! means the harness is gone) and is registered with the [`crate::reaper`]. A node the
+//! harness paused cannot read its stdin, so on Linux every node also gets SIGCONT when the
+//! harness dies (a parent-death signal; see `spawn_node`): killed with SIGKILL, the harness
+//! leaves no stopped node behind either. macOS has no parent-death signal: there a node
+//! paused when the harness was SIGKILLed stays stopped until it gets SIGCONT or SIGKILL
+//! (`pkill -CONT -f lab-runs` wakes it, and it then exits on its own). Dropping the
 //! cluster kills every node; if the thread is panicking it first prints every node's state,
 //! panic lines and log tail, so a failing test shows what the nodes were doing.
 //!
@@ -683,7 +688,7 @@ impl Cluster {
             .stdout(log)
             .stderr(log_err)
             .process_group(0);
-        let mut child = command.spawn().map_err(|e| {
+        let mut child = spawn_node(command).map_err(|e| {
             ClusterError::Io(format!("cannot start {}: {e}", self.spec.bin.display()))
         })?;
         reaper::register(child.id() as i32);
@@ -806,6 +811,54 @@ fn new_run_dir() -> Result<PathBuf, ClusterError> {
         ))
     })?;
     Ok(dir)
+}
+
+/// Starts a node from the harness's spawner thread, with SIGCONT as its parent-death signal.
+///
+/// Linux sends the parent-death signal when the *thread* that forked the child ends, not the
+/// process, so every node is forked by one thread that lives as long as the harness (a test
+/// thread or a runtime's blocking thread may end while its cluster lives on). SIGCONT does
+/// nothing to a running node and wakes a paused one, which then finds its stdin closed and
+/// exits by itself, as every other node does when the harness is gone. If the harness died
+/// before the signal was set, the node's stdin is closed from its start: it exits all the same.
+fn spawn_node(mut command: Command) -> std::io::Result<Child> {
+    use std::sync::OnceLock;
+    use std::sync::mpsc;
+    type Job = (Command, mpsc::Sender<std::io::Result<Child>>);
+    static SPAWNER: OnceLock<mpsc::Sender<Job>> = OnceLock::new();
+    #[cfg(target_os = "linux")]
+    // SAFETY: prctl is async-signal-safe and touches only the forked child itself.
+    unsafe {
+        command.pre_exec(|| {
+            libc::prctl(
+                libc::PR_SET_PDEATHSIG,
+                libc::SIGCONT as libc::c_ulong,
+                0,
+                0,
+                0,
+            );
+            Ok(())
+        });
+    }
+    let spawner = SPAWNER.get_or_init(|| {
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("lab-node-spawner".into())
+            .spawn(move || {
+                for (mut command, reply) in queue {
+                    let _ = reply.send(command.spawn());
+                }
+            })
+            .expect("the node spawner thread starts");
+        jobs
+    });
+    let (reply, answer) = mpsc::channel();
+    spawner
+        .send((command, reply))
+        .map_err(|_| std::io::Error::other("the node spawner thread is gone"))?;
+    answer
+        .recv()
+        .map_err(|_| std::io::Error::other("the node spawner thread is gone"))?
 }
 
 /// Some entropy for the cookie; it needs to be unguessable-ish, not reproducible.

@@ -4,7 +4,9 @@
 //! - `panic`: panics mid-run (the cluster's drop must kill the nodes);
 //! - `sigint`: is interrupted with SIGINT, as by Ctrl-C (the reaper must kill them);
 //! - `sigkill`: is killed with SIGKILL, so nothing runs in it (the nodes must notice the end
-//!   of file on their stdin and exit by themselves).
+//!   of file on their stdin and exit by themselves);
+//! - `paused` (Linux): the same with one node paused (SIGSTOP), which cannot read its stdin:
+//!   the parent-death signal (SIGCONT) must wake it so that it exits too.
 //!
 //! Each case first shows the nodes are really running, then that none is left, then (from
 //! the node logs) which mechanism ended them.
@@ -30,6 +32,9 @@ fn child(mode: &str) {
         .nodes(3)
         .start()
         .expect("cluster starts");
+    if mode == "paused" {
+        cluster.pause("n2").expect("n2 pauses");
+    }
     println!("UP {}", cluster.run_dir().display());
     let mut line = String::new();
     std::io::stdin().read_line(&mut line).unwrap();
@@ -43,7 +48,12 @@ fn child(mode: &str) {
 
 fn parent() {
     let mut failed = Vec::new();
-    for mode in ["panic", "sigint", "sigkill"] {
+    let modes: &[&str] = if cfg!(target_os = "linux") {
+        &["panic", "sigint", "sigkill", "paused"]
+    } else {
+        &["panic", "sigint", "sigkill"]
+    };
+    for &mode in modes {
         let started = Instant::now();
         match case(mode) {
             Ok(()) => println!("test orphans::{mode} ... ok ({:?})", started.elapsed()),
@@ -55,7 +65,7 @@ fn parent() {
     }
     println!(
         "orphans: {} passed, {} failed",
-        3 - failed.len(),
+        modes.len() - failed.len(),
         failed.len()
     );
     if !failed.is_empty() {
@@ -148,8 +158,8 @@ fn case(mode: &str) -> Result<(), String> {
         .count();
     let _ = std::fs::remove_dir_all(&runs);
     match (mode, noticed_eof) {
-        ("sigkill", 3) => Ok(()),
-        ("sigkill", n) => Err(format!(
+        ("sigkill" | "paused", 3) => Ok(()),
+        ("sigkill" | "paused", n) => Err(format!(
             "only {n} of 3 nodes exited on end of file of stdin"
         )),
         (_, 0) => Ok(()),
