@@ -131,6 +131,23 @@ fn fail(message: &str) -> ExitCode {
     crate::refuse(message)
 }
 
+/// The demos that run the nodes of exercise `package`: those an attendee can watch on their
+/// own code with `--impl exercise`, in name order.
+pub fn on_node(root: &Path, package: &str) -> Vec<String> {
+    demos(root)
+        .unwrap_or_default()
+        .iter()
+        .filter(|demo| match demo {
+            Demo::Scenario { scenario, .. } => {
+                scenario.cluster.node == NodeRef::Exercise(package.to_string())
+            }
+            Demo::Code(DemoEntry::Code { node, .. }) => node == package,
+            Demo::Code(DemoEntry::Scenario { .. }) => false,
+        })
+        .map(|demo| demo.name().to_string())
+        .collect()
+}
+
 /// Every declared demo, in name order. A scenario demo must load and have an intro; there
 /// must be exactly one flagship.
 fn demos(root: &Path) -> Result<Vec<Demo>, String> {
@@ -323,4 +340,17 @@ impl Observer for Narrator {
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exercise_knows_the_demos_that_run_its_nodes() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        assert_eq!(on_node(&root, "failure-detection"), ["detection"]);
+        assert_eq!(on_node(&root, "consistent-hashing"), ["owner-lost"]);
+        assert!(on_node(&root, "no-such-exercise").is_empty());
+    }
 }

@@ -295,6 +295,11 @@ pub fn check_exercise(workshop: &mut Workshop, exercise: &Exercise) -> Result<bo
     let status = workshop.record(exercise, &hash, &run);
     workshop.state.save_progress(&workshop.progress)?;
     print!("{}", summarise(exercise, &run));
+    if run.all_passed() {
+        for demo in crate::demo::on_node(&workshop.root, exercise.package()) {
+            println!("  Watch it on a cluster: cargo lab demo {demo} --impl exercise");
+        }
+    }
     Ok(status.passing())
 }
 

@@ -73,6 +73,11 @@ pub(super) fn html(run: &Run, verdict: &Verdict, logs: &[String]) -> String {
         s.p99_ms,
         s.max_ms
     );
+    let _ = writeln!(
+        page,
+        "<p class=\"facts\">{}.</p>",
+        escape(super::table::LEGEND)
+    );
     if let Some(why) = &verdict.inconclusive {
         let _ = writeln!(
             page,

@@ -349,6 +349,10 @@ mod tests {
             "{table}"
         );
         assert!(table.ends_with(&format!("report: {}\n", dir.join("report.html").display())));
+        assert!(
+            !table.contains("unknown: no answer"),
+            "nothing late or unknown, no legend: {table}"
+        );
 
         let verdict: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(dir.join("verdict.json")).unwrap()).unwrap();
@@ -494,8 +498,17 @@ mod tests {
 
     #[test]
     fn a_failed_check_names_its_offenders_with_their_log_lines_everywhere() {
-        let load = stalled_run();
         let history = History::new();
+        history
+            .invoke(
+                "n1",
+                Action::Add {
+                    key: "c3".into(),
+                    item: "w9".into(),
+                },
+            )
+            .unknown("timeout");
+        let load = LoadReport::from_history(&history, 1);
         let offender = crate::check::Offender {
             op: 412,
             what: "add w412 to c3".into(),

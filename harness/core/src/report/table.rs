@@ -6,6 +6,10 @@ use std::path::Path;
 
 use super::Verdict;
 
+/// What the load line's words mean, for a reader who has not read the harness.
+pub(super) const LEGEND: &str = "late: sent over 2 ms after its scheduled time (the generator fell behind); \
+     unknown: no answer (a timeout, a lost reply): it may or may not have happened";
+
 /// Log lines shown under each offender in the terminal (the page and `verdict.json` have
 /// more).
 const LOG_LINES: usize = 3;
@@ -61,6 +65,9 @@ pub fn table(verdict: &Verdict, report: &Path) -> String {
         s.p99_ms,
         s.max_ms
     );
+    if s.late_sends > 0 || s.unknown > 0 {
+        let _ = writeln!(out, "        {}", LEGEND);
+    }
     let _ = writeln!(out, "report: {}", report.display());
     out
 }
