@@ -569,3 +569,29 @@ fn healthcheck_gives_up_after_two_seconds_in_all_against_a_trickling_server() {
         "the 2 s budget is for the whole check: it took {took:?}"
     );
 }
+
+#[test]
+fn a_link_frame_over_the_limit_ends_the_link_not_the_node() {
+    let c = Cluster::builder(TEST_NODE).nodes(1).start().unwrap();
+    let addr = c.addr("n1").to_string();
+    harness::block_on(async {
+        let link = node_kit::Link::dial(&addr, c.cookie()).await.unwrap();
+        let (sender, mut receiver) = link.split();
+        let big = "x".repeat(node_kit::link::FRAME_LIMIT - 1024);
+        sender.send(big.clone()).unwrap();
+        let echoed = tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await;
+        assert_eq!(echoed.ok().flatten().map(|f| f.len()), Some(big.len()));
+
+        // One frame over the limit: the node drops the link (WebSocket's default would have
+        // buffered up to 64 MiB of it).
+        let link = node_kit::Link::dial(&addr, c.cookie()).await.unwrap();
+        let (sender, mut receiver) = link.split();
+        sender
+            .send("x".repeat(node_kit::link::FRAME_LIMIT + 1))
+            .unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(5), receiver.recv()).await;
+        assert_eq!(answer, Ok(None), "the link must close, not echo");
+    });
+    c.check_alive()
+        .expect("an oversized frame never crashes a node");
+}

@@ -40,6 +40,15 @@
 //! - internal routes need the header `x-lab-cookie: <cookie>` ([`COOKIE_HEADER`]);
 //! - errors are `{"error": "<code>", "message": "<sentence>"}` ([`error::ApiError`]);
 //! - `<binary> healthcheck <host:port>` exits 0 if that node is healthy, 1 otherwise.
+//!
+//! The bounds every node keeps, so no client can make it hold more (each a JSON error):
+//! - a request body of at most [`BODY_LIMIT`] (413 `body_too_large`, chunked or not);
+//! - a request's head and its body each within `NODE_READ_TIMEOUT_MS` (10 s): a late body is
+//!   408 `body_timeout`, a late head or an idle kept-alive connection is closed;
+//! - at most 1024 open connections, or half the descriptor limit (503
+//!   `too_many_connections`); the soft descriptor limit is raised to the hard one at start;
+//! - link frames of at most [`link::FRAME_LIMIT`]; carts of at most [`cart::MAX_ITEMS`]
+//!   items (409 `cart_full`); metric labels from bounded sets only.
 
 pub mod cart;
 pub mod config;
