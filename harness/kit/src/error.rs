@@ -5,7 +5,7 @@
 //! puts a client-side error on one line with its reasons.
 //!
 //! Errors the node's code never sees (axum's own rejections: a path that does not decode, a
-//! WebSocket upgrade without its headers) come out of axum as plain text; [`json_errors`],
+//! WebSocket upgrade without its headers) come out of axum as plain text; `json_errors`,
 //! a middleware around every route, rewrites those into the same shape.
 
 use axum::extract::rejection::JsonRejection;
