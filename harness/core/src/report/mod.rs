@@ -548,6 +548,10 @@ mod tests {
             table.contains("| n1: 2026-12-01T10:00:02Z  INFO acked from memory"),
             "{table}"
         );
+        assert!(
+            table.contains("unknown: no answer"),
+            "a run with unknown outcomes says what they are: {table}"
+        );
         let verdict: serde_json::Value =
             serde_json::from_str(&fs::read_to_string(dir.join("verdict.json")).unwrap()).unwrap();
         let named = &verdict["checks"][0]["offenders"][0];
