@@ -45,7 +45,7 @@
 //! - a request body of at most [`BODY_LIMIT`] (413 `body_too_large`, chunked or not);
 //! - a request's head and its body each within `NODE_READ_TIMEOUT_MS` (10 s): a late body is
 //!   408 `body_timeout`, a late head or an idle kept-alive connection is closed;
-//! - at most 1024 open connections, or half the descriptor limit (503
+//! - at most 4096 open connections, or half the descriptor limit (503
 //!   `too_many_connections`); the soft descriptor limit is raised to the hard one at start;
 //! - link frames of at most [`link::FRAME_LIMIT`]; carts of at most [`cart::MAX_ITEMS`]
 //!   items (409 `cart_full`); metric labels from bounded sets only.

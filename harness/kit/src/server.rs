@@ -30,8 +30,9 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 
 /// The most bytes of request line and headers a connection may buffer; a longer head is
-/// refused (431) by hyper. Cookies and ids are short: 64 KiB is ample.
-pub const MAX_HEAD: usize = 64 * 1024;
+/// refused (431) by hyper. Cookies and ids are short: 16 KiB is ample, and bounds what the
+/// most connections can hold in heads to 64 MiB.
+pub const MAX_HEAD: usize = 16 * 1024;
 
 /// Connections beyond the limit still get an answer, but only this many at once; past that
 /// they are closed without one (a flood must not buy descriptors by being refused).
@@ -51,13 +52,14 @@ pub struct Limits {
 }
 
 impl Limits {
-    /// The default connection limit: 1024, or half the descriptors the process may open if
-    /// that is less (the other half is for peers, files and links).
+    /// The default connection limit: 4096 (what `lab load` keeps in flight at most by
+    /// default, so the lab's own load never meets it), or half the descriptors the process
+    /// may open if that is less (the other half is for peers, files and links).
     pub fn for_fd_limit(read_timeout: Duration, fd_limit: u64) -> Limits {
         let half = usize::try_from(fd_limit / 2).unwrap_or(usize::MAX);
         Limits {
             read_timeout,
-            max_connections: half.clamp(16, 1024),
+            max_connections: half.clamp(16, 4096),
         }
     }
 }
@@ -182,7 +184,7 @@ mod tests {
     #[test]
     fn the_connection_limit_leaves_half_the_descriptors_free() {
         let t = Duration::from_secs(1);
-        assert_eq!(Limits::for_fd_limit(t, 1_048_576).max_connections, 1024);
+        assert_eq!(Limits::for_fd_limit(t, 1_048_576).max_connections, 4096);
         assert_eq!(Limits::for_fd_limit(t, 1024).max_connections, 512);
         assert_eq!(Limits::for_fd_limit(t, 256).max_connections, 128);
     }
