@@ -191,17 +191,21 @@ pub fn run_on(
             let (progress, history) = (progress.clone(), history.clone());
             let total = scenario.duration;
             s.spawn(move || {
+                // Each row shows a node's worst state during its second (down, then paused,
+                // then up), sampled every SAMPLE: a node killed and restarted inside one
+                // second still shows down beside the errors its death caused.
+                const SAMPLE: Duration = Duration::from_millis(100);
                 let mut last = Duration::ZERO;
+                let mut worst = live::States::now(deployment);
                 while start.elapsed() < total {
-                    std::thread::sleep(Duration::from_secs(1));
+                    let due = last + Duration::from_secs(1);
+                    while start.elapsed() < due.min(total) {
+                        std::thread::sleep(SAMPLE.min(due.saturating_sub(start.elapsed())));
+                        worst.sample(deployment);
+                    }
                     let now = start.elapsed().min(total);
-                    observer.second(&live::live(
-                        deployment,
-                        &history,
-                        &progress,
-                        last..now,
-                        total,
-                    ));
+                    observer.second(&live::live(&worst, &history, &progress, last..now, total));
+                    worst = live::States::now(deployment);
                     last = now;
                 }
             });
