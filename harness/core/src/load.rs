@@ -1133,7 +1133,10 @@ mod tests {
     #[test]
     fn absurd_rates_and_durations_are_refused_or_bounded_never_a_panic() {
         let high = Schedule::Constant { rate: 1e300 }.validate().unwrap_err();
-        assert!(high.to_string().contains("more than the generator sends"), "{high}");
+        assert!(
+            high.to_string().contains("more than the generator sends"),
+            "{high}"
+        );
         let ramp = Schedule::Ramp {
             from: 1.0,
             to: 1e300,
