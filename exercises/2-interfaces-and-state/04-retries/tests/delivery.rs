@@ -11,7 +11,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Mode, SEED, payment, received, send_batch};
+use common::{Mode, SEED, payment, received, send_batch, send_one};
 use harness::block_on;
 use retries::{Backoff, CARD_DECLINED, Operation, PaymentError, TransportKind};
 use serde_json::{Value, json};
@@ -37,6 +37,7 @@ fn at_most_once_loses_about_the_loss_rate_and_never_duplicates() {
         let sender = Arc::new(common::sender(&cluster, &["n1"]));
 
         // Healthy: every charge gets its receipt and arrives exactly once.
+        send_one(&sender, Operation::Charge, Mode::AtMostOnce).await;
         let sent = send_batch(
             &sender,
             Operation::Charge,
@@ -167,6 +168,7 @@ fn at_least_once_delivers_everything_before_its_deadline_and_does_duplicate() {
         let alo = Mode::AtLeastOnce { deadline: DEADLINE };
 
         // Healthy: one attempt each, at the first node of the preference list.
+        send_one(&sender, Operation::Authorize, alo).await;
         let sent = send_batch(&sender, Operation::Authorize, alo, "ok", 50, ms(2)).await;
         for s in &sent {
             let receipt = s
@@ -209,12 +211,22 @@ fn at_least_once_delivers_everything_before_its_deadline_and_does_duplicate() {
             "a business error was retried: {got:?}"
         );
 
-        // Every link swallows 10% of its connections and loses 20% of its replies.
-        for node in NODES {
-            cluster.client_link(node).loss(LOSS / 2.0);
-            cluster.client_link(node).drop_response(LOSS);
-        }
+        // Every link swallows 10% of its connections and loses 20% of its replies (and is
+        // cleared to read what arrived, through the same links).
+        let lossy = |on: bool| {
+            for node in NODES {
+                let link = cluster.client_link(node);
+                if on {
+                    link.loss(LOSS / 2.0);
+                    link.drop_response(LOSS);
+                } else {
+                    link.clear();
+                }
+            }
+        };
+        lossy(true);
         let sent = send_batch(&sender, Operation::Authorize, alo, "lossy", N, ms(2)).await;
+        lossy(false);
         for s in &sent {
             assert!(
                 s.outcome.is_ok(),
@@ -246,6 +258,7 @@ fn at_least_once_delivers_everything_before_its_deadline_and_does_duplicate() {
         );
 
         // The control: at most once over the same links delivers only some.
+        lossy(true);
         let sent = send_batch(
             &sender,
             Operation::Authorize,
@@ -255,6 +268,7 @@ fn at_least_once_delivers_everything_before_its_deadline_and_does_duplicate() {
             ms(2),
         )
         .await;
+        lossy(false);
         let ok = sent.iter().filter(|s| s.outcome.is_ok()).count();
         println!("at most once, same links: {ok} of {N} receipts");
         assert!(

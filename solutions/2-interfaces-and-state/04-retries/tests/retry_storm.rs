@@ -13,7 +13,7 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{Mode, SEED, arrivals, received, send_batch};
+use common::{Mode, SEED, arrivals, received, send_batch, send_one};
 use harness::{Cluster, block_on};
 use retries_solution::{Arrival, Backoff, GiveUp, Operation, PaymentError, RetryBudget, Sender};
 
@@ -59,6 +59,7 @@ fn after_an_outage_jittered_retries_keep_the_peak_near_the_steady_rate() {
 
         // Healthy: one arrival per request, on both.
         for (sender, node) in [(&jittered, "n1"), (&unjittered, "n2")] {
+            send_one(sender, Operation::Authorize, alo).await;
             let sent = send_batch(sender, Operation::Authorize, alo, "ok", 20, ms(5)).await;
             assert!(
                 sent.iter().all(|s| s.outcome.is_ok()),
@@ -134,6 +135,7 @@ fn a_retry_budget_keeps_a_failing_services_extra_load_small() {
         let alo = Mode::AtLeastOnce { deadline: DEADLINE };
 
         // Healthy: the budget costs nothing.
+        send_one(&budgeted, Operation::Authorize, alo).await;
         let sent = send_batch(&budgeted, Operation::Authorize, alo, "ok", 50, ms(2)).await;
         assert!(
             sent.iter().all(|s| s.outcome.is_ok()),

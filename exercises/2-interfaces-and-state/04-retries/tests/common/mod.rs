@@ -95,6 +95,18 @@ pub async fn send_batch(
     done
 }
 
+/// One healthy send on its own, before any batch: the test's first step, so that a function
+/// not written yet fails the test once, with its own message, rather than in every task of
+/// a batch.
+pub async fn send_one(sender: &Sender, op: Operation, mode: Mode) -> Receipt {
+    let payment = payment("first", 0);
+    let outcome = match mode {
+        Mode::AtMostOnce => sender.send_at_most_once(op, &payment).await,
+        Mode::AtLeastOnce { deadline } => sender.send_at_least_once(op, &payment, deadline).await,
+    };
+    outcome.unwrap_or_else(|e| panic!("a healthy {op} got no receipt: {e}"))
+}
+
 /// Every request that reached `node`, in order.
 pub async fn arrivals(cluster: &Cluster, node: &str) -> Vec<Arrival> {
     let answer = cluster
