@@ -261,9 +261,8 @@ struct Lone {
 }
 
 impl Lone {
-    /// Starts the test node with `env` set and, if given, its descriptor limit (soft and
-    /// hard) at `nofile`.
-    fn start(env: &[(&str, &str)], nofile: Option<u64>) -> Lone {
+    /// Starts the test node with `env` set and, if given, its descriptor limits (soft, hard).
+    fn start(env: &[(&str, &str)], nofile: Option<(u64, u64)>) -> Lone {
         use std::io::BufRead;
         use std::os::unix::process::CommandExt;
         let mut command = Command::new(TEST_NODE);
@@ -273,13 +272,13 @@ impl Lone {
             .stdin(std::process::Stdio::piped())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null());
-        if let Some(n) = nofile {
+        if let Some((soft, hard)) = nofile {
             // SAFETY: setrlimit is async-signal-safe; nothing else runs between fork and exec.
             unsafe {
                 command.pre_exec(move || {
                     let limit = libc::rlimit {
-                        rlim_cur: n,
-                        rlim_max: n,
+                        rlim_cur: soft,
+                        rlim_max: hard,
                     };
                     if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
                         Ok(())
@@ -405,7 +404,7 @@ fn silent_slow_and_idle_clients_are_cut_off_at_the_read_timeout() {
 #[test]
 fn connections_over_the_limit_get_a_json_503_and_health_returns_when_they_time_out() {
     // 64 descriptors: the node serves at most 32 connections.
-    let node = Lone::start(&[("NODE_READ_TIMEOUT_MS", "1500")], Some(64));
+    let node = Lone::start(&[("NODE_READ_TIMEOUT_MS", "1500")], Some((64, 64)));
     let held: Vec<std::net::TcpStream> = (0..32)
         .map(|_| std::net::TcpStream::connect(node.addr).unwrap())
         .collect();
@@ -594,4 +593,24 @@ fn a_link_frame_over_the_limit_ends_the_link_not_the_node() {
     });
     c.check_alive()
         .expect("an oversized frame never crashes a node");
+}
+
+#[test]
+fn a_node_raises_its_soft_descriptor_limit_to_the_hard_one() {
+    let node = Lone::start(&[], Some((64, 512)));
+    let Ok(limits) = std::fs::read_to_string(format!("/proc/{}/limits", node.child.id())) else {
+        eprintln!("no /proc here to read a process's limits from; nothing to check");
+        return;
+    };
+    let open_files: Vec<&str> = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("the open files line")
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        open_files[3..5],
+        ["512", "512"],
+        "started with a soft limit of 64 under a hard 512: {open_files:?}"
+    );
 }
