@@ -113,6 +113,9 @@ impl Cluster {
     /// If `id` is not a node of this cluster, as [`Cluster::addr`] does.
     pub fn http(&self, id: &str) -> NodeHttp {
         let http = reqwest::Client::builder()
+            // Below the nodes' idle timeout, so a pooled connection is never reused as the node
+            // closes it.
+            .pool_idle_timeout(node_kit::peer::POOL_IDLE)
             .no_proxy()
             .build()
             .expect("a plain HTTP client builds");

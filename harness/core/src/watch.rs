@@ -47,6 +47,9 @@ impl<'a, V: DeserializeOwned + Send + 'static> Views<'a, V> {
     /// Asks for `GET path`; a node that takes longer than `timeout` has no view that round.
     pub fn new(cluster: &'a Cluster, path: &str, timeout: Duration, history: History) -> Self {
         let http = reqwest::Client::builder()
+            // Below the nodes' idle timeout, so a pooled connection is never reused as the node
+            // closes it.
+            .pool_idle_timeout(node_kit::peer::POOL_IDLE)
             .timeout(timeout)
             .no_proxy()
             .build()

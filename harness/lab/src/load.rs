@@ -280,6 +280,9 @@ async fn reachable(url: &reqwest::Url) -> Result<(), String> {
 
 async fn drive(plan: &Plan) -> Result<LoadReport, String> {
     let client = reqwest::Client::builder()
+        // Below a lab node's idle timeout (10 s), so a pooled connection is never reused just
+        // as the server closes it.
+        .pool_idle_timeout(Duration::from_secs(5))
         .build()
         .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
     let load = Load::new(plan.schedule.clone(), plan.duration)

@@ -120,6 +120,9 @@ pub fn run_on(
         )));
     }
     let http = reqwest::Client::builder()
+        // Below the nodes' idle timeout, so a pooled connection is never reused as the node
+        // closes it.
+        .pool_idle_timeout(node_kit::peer::POOL_IDLE)
         .timeout(scenario.workload.timeout)
         .no_proxy()
         .build()
