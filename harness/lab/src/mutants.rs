@@ -18,7 +18,7 @@
 //! maintainers`, on a line of its own:
 //!
 //! ```text
-//! - equivalent: `src/ring.rs: replace < with <= in Ring::successor`: why no test can tell
+//! - equivalent: `src/<file>.rs: <the change, as cargo-mutants prints it>`: why no test can tell
 //! ```
 //!
 //! (the file below the solution, then cargo-mutants' description of the change, without the
