@@ -12,9 +12,10 @@
 //! core = true              # on the half-day path
 //! ```
 //!
-//! The brief is the crate's `README.md`. Its `## Hints` section holds the hints as
-//! `<details>` blocks, so a reader of the brief sees them folded and `cargo lab hint` reveals
-//! the same text one at a time: they are written once.
+//! The brief is the crate's `README.md`. The hints are not in it: they live in [`HINTS`]
+//! beside the solution, one `## ` section each, and `cargo lab hint` reveals them one at a
+//! time. The generator leaves that file out of the exercise, so nothing an attendee opens
+//! while working (the brief, the skeleton) gives the next hint away.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -106,12 +107,14 @@ impl Exercise {
         format!("{:02} {}", self.number, self.name)
     }
 
-    /// The hints in the solution's brief (the source; the exercise's is a copy).
+    /// The hints, from [`HINTS`] beside the solution (none if the file is missing).
     pub fn hints(&self, root: &Path) -> Result<Vec<Hint>, String> {
-        let brief = self.solution_dir(root).join("README.md");
-        let text = std::fs::read_to_string(&brief)
-            .map_err(|e| format!("cannot read {}: {e}", brief.display()))?;
-        Ok(parse_hints(&text))
+        let file = self.solution_dir(root).join(HINTS);
+        match std::fs::read_to_string(&file) {
+            Ok(text) => Ok(parse_hints(&text)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(format!("cannot read {}: {e}", file.display())),
+        }
     }
 }
 
@@ -277,43 +280,41 @@ pub struct Hint {
     pub text: String,
 }
 
-/// The `<details>` blocks of a brief's `## Hints` section, in order.
-pub fn parse_hints(brief: &str) -> Vec<Hint> {
-    let Some(start) = brief
-        .lines()
-        .position(|l| l.trim().eq_ignore_ascii_case("## hints"))
-    else {
-        return Vec::new();
-    };
-    let section: Vec<&str> = brief
-        .lines()
-        .skip(start + 1)
-        .take_while(|l| !l.starts_with("## "))
-        .collect();
+/// The hints file of a solution crate, which the exercise does not get.
+pub const HINTS: &str = "HINTS.md";
+
+/// The `## ` sections of a hints file, in order: the heading is the summary, the rest its
+/// text (the title and any words before the first section are not hints).
+pub fn parse_hints(file: &str) -> Vec<Hint> {
     let mut hints = Vec::new();
     let mut current: Option<(String, Vec<&str>)> = None;
-    for line in section {
-        let trimmed = line.trim();
-        if trimmed.starts_with("<details") {
-            current = Some((String::new(), Vec::new()));
+    let mut in_fence = false;
+    for line in file.lines() {
+        if line.trim_start().starts_with("```") {
+            in_fence = !in_fence;
         }
-        if trimmed.starts_with("</details>") {
-            if let Some((summary, body)) = current.take() {
-                let text = body.join("\n").trim().to_string();
-                hints.push(Hint { summary, text });
+        match line.strip_prefix("## ") {
+            Some(summary) if !in_fence => {
+                if let Some((summary, body)) = current.take() {
+                    hints.push(Hint {
+                        summary,
+                        text: body.join("\n").trim().to_string(),
+                    });
+                }
+                current = Some((summary.trim().to_string(), Vec::new()));
             }
-        } else if let Some((summary, body)) = current.as_mut() {
-            if let Some((_, rest)) = trimmed.split_once("<summary>") {
-                *summary = rest
-                    .split("</summary>")
-                    .next()
-                    .unwrap_or_default()
-                    .trim()
-                    .to_string();
-            } else if !trimmed.starts_with("<details") {
-                body.push(line);
+            _ => {
+                if let Some((_, body)) = current.as_mut() {
+                    body.push(line);
+                }
             }
         }
+    }
+    if let Some((summary, body)) = current {
+        hints.push(Hint {
+            summary,
+            text: body.join("\n").trim().to_string(),
+        });
     }
     hints
 }
@@ -349,9 +350,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hints_are_the_details_blocks_of_the_hints_section() {
-        let brief = "# Title\n\n## Hints\n\n<details>\n<summary>Hint 1: a nudge</summary>\n\nLook at the ids.\n\n</details>\n<details><summary>Hint 2</summary>\n\nUse a map.\n</details>\n\n## Trade-offs\n<details>\n<summary>not a hint</summary>\nx\n</details>\n";
-        let hints = parse_hints(brief);
+    fn hints_are_the_sections_of_the_hints_file() {
+        let file = "# Hints: 01\n\nShown one at a time.\n\n## Hint 1: a nudge\n\nLook at the ids.\n\n## Hint 2\n\nUse a map:\n```\n## not a heading, code\n```\n";
+        let hints = parse_hints(file);
         assert_eq!(
             hints,
             vec![
@@ -361,7 +362,7 @@ mod tests {
                 },
                 Hint {
                     summary: "Hint 2".into(),
-                    text: "Use a map.".into()
+                    text: "Use a map:\n```\n## not a heading, code\n```".into()
                 },
             ]
         );

@@ -3,8 +3,9 @@
 //! `verify` is part of the test gate. For each exercise it prints one line when every rule
 //! holds, or one line per broken rule (`✗ 01 remote-calls: <rule>: <what>`), and exits 1 only
 //! when a rule is broken. The rules:
-//! - **brief**: the crate has a `README.md` with a title, at least two hints, and the command
-//!   that runs its tests; `[package.metadata.lab]` has title, minutes and core;
+//! - **brief**: the crate has a `README.md` with a title and the command that runs its tests,
+//!   at least two hints in `HINTS.md` beside it (never in the brief), and
+//!   `[package.metadata.lab]` has title, minutes and core;
 //! - **workspace**: both crates are members, the solution a default member, the skeleton not
 //!   (a plain `cargo test` never runs a skeleton);
 //! - **in sync**: the exercise is byte for byte what `cargo lab generate` makes;
@@ -229,11 +230,23 @@ fn check_brief(root: &Path, exercise: &Exercise, broken: &mut Violations) {
     if !brief.lines().any(|l| l.starts_with("# ")) {
         broken.push(("brief", "README.md has no `# ` title".into()));
     }
-    let hints = crate::catalog::parse_hints(&brief).len();
+    let hints = exercise.hints(root).map(|h| h.len()).unwrap_or(0);
     if hints < 2 {
         broken.push((
             "brief",
-            format!("{hints} hint(s); write 2-3 under `## Hints`, each a <details> block with a <summary>"),
+            format!(
+                "{hints} hint(s); write 2-3 in {} beside the brief, each a `## Hint N: ...` section",
+                crate::catalog::HINTS
+            ),
+        ));
+    }
+    if brief.contains("<details>") {
+        broken.push((
+            "brief",
+            format!(
+                "README.md holds <details> blocks: hints go in {}, where the brief cannot give them away",
+                crate::catalog::HINTS
+            ),
         ));
     }
     let command = format!("cargo test -p {}", exercise.package());

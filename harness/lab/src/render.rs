@@ -1,6 +1,7 @@
 //! From a solution crate to the files of its exercise crate.
 //!
-//! Every file of the solution is copied (the build's `target/` aside), changed only where the
+//! Every file of the solution is copied (the build's `target/` aside, and the hints file,
+//! which stays with the solution: see [`crate::catalog::HINTS`]), changed only where the
 //! exercise must differ:
 //! - `Cargo.toml`: the package name (`remote-calls-solution` -> `remote-calls`); the library
 //!   and the node binary take their names from it;
@@ -34,6 +35,9 @@ pub fn render(root: &Path, exercise: &Exercise, side: Side) -> Result<Crate, Str
     let rustfmt = Rustfmt::for_root(root);
     let mut out = Crate::default();
     for rel in list_files(&source_dir)? {
+        if rel == Path::new(crate::catalog::HINTS) {
+            continue;
+        }
         let path = source_dir.join(&rel);
         let bytes =
             std::fs::read(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;

@@ -159,3 +159,32 @@ fn a_test_that_hangs_on_the_skeleton_is_caught_within_the_budget() {
         broken[0]
     );
 }
+
+#[test]
+fn hints_in_the_brief_instead_of_beside_it_are_caught() {
+    let fixture = Fixture::copy("hints-in-brief");
+    fixture.edit(&format!("{SOLUTION}/README.md"), |s| {
+        s + "\n<details>\n<summary>Hint 3</summary>\n\nThe answer.\n\n</details>\n"
+    });
+    fixture.edit(&format!("{SOLUTION}/HINTS.md"), |s| {
+        s.split("## Hint 2").next().unwrap_or_default().to_string()
+    });
+    assert_eq!(fixture.lab(&["generate", "1"]).code, Some(0));
+    let run = fixture.lab(&["verify"]);
+    assert_eq!(run.code, Some(1));
+    let broken: Vec<&str> = run.stdout.lines().filter(|l| l.starts_with('✗')).collect();
+    assert!(
+        broken
+            .iter()
+            .any(|l| l.contains("brief: 1 hint(s); write 2-3 in HINTS.md")),
+        "{broken:?}"
+    );
+    assert!(
+        broken
+            .iter()
+            .any(|l| l.contains("README.md holds <details> blocks: hints go in HINTS.md")),
+        "{broken:?}"
+    );
+    // The generator never copies the hints into the exercise.
+    assert!(!fixture.path(&format!("{EXERCISE}/HINTS.md")).exists());
+}

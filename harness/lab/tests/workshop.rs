@@ -103,7 +103,7 @@ fn progress_survives_renumbering_without_rerunning_tests() {
 }
 
 #[test]
-fn hints_come_one_at_a_time_from_the_brief() {
+fn hints_come_one_at_a_time_and_never_from_the_brief() {
     let fixture = Fixture::copy("hints");
     let first = fixture.lab(&["hint", "1"]);
     assert!(first.stdout.contains("hint 1 of 2: Hint 1: a nudge"));
@@ -117,12 +117,22 @@ fn hints_come_one_at_a_time_from_the_brief() {
     );
     let all = fixture.lab(&["hint", "1"]);
     assert!(all.stdout.contains("All 2 hints"));
-    // The brief the attendee reads holds the same hints: they are written once.
+    // They live beside the solution; the brief the attendee reads does not give them away.
     assert!(
         fixture
-            .read(&format!("{SOLUTION}/README.md"))
+            .read(&format!("{SOLUTION}/HINTS.md"))
             .contains("`format!` builds a `String`.")
     );
+    for brief in [
+        format!("{SOLUTION}/README.md"),
+        format!("{EXERCISE}/README.md"),
+    ] {
+        let text = fixture.read(&brief);
+        assert!(
+            !text.contains("`format!` builds a `String`.") && text.contains("cargo lab hint 1"),
+            "{brief} points at `cargo lab hint`, and holds no hint: {text}"
+        );
+    }
 }
 
 #[test]
