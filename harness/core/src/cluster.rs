@@ -459,8 +459,19 @@ impl Cluster {
 
     /// SIGSTOP: the hung node. Its sockets stay open and connections succeed, but nothing
     /// is answered until [`Cluster::resume`].
+    ///
+    /// Returns once every thread of the node has stopped (on Linux, read from `/proc`). The
+    /// kernel stops a multi-threaded process lazily: it wakes one thread to carry the stop,
+    /// and until that thread gets a CPU, another one woken by a request can still answer it.
+    /// On a busy machine that window lasts tens of milliseconds, long enough for a test's
+    /// "the paused node must not answer" to see an answer.
     pub fn pause(&self, id: &str) -> Result<(), ClusterError> {
-        self.signal_running(id, libc::SIGSTOP, true)
+        self.signal_running(id, libc::SIGSTOP, true)?;
+        if let Some(pid) = self.pid(id) {
+            wait_stopped(pid, Duration::from_secs(5))
+                .map_err(|why| ClusterError::Io(format!("{id} did not stop: {why}")))?;
+        }
+        Ok(())
     }
 
     /// SIGCONT after [`Cluster::pause`].
@@ -885,6 +896,44 @@ fn find_ready(log: &Path, offset: u64, id: &str) -> Option<SocketAddr> {
         .filter_map(node_kit::config::parse_ready_line)
         .find(|(ready_id, _)| ready_id == id)
         .map(|(_, addr)| addr)
+}
+
+/// Waits until every thread of process `pid` is stopped (state `T` or `t` in
+/// `/proc/<pid>/task/*/stat`). Without `/proc` (macOS) it returns at once: there the caller
+/// gets the kernel's best effort.
+fn wait_stopped(pid: u32, limit: Duration) -> Result<(), String> {
+    let tasks = PathBuf::from(format!("/proc/{pid}/task"));
+    if !tasks.is_dir() {
+        return Ok(());
+    }
+    let deadline = Instant::now() + limit;
+    loop {
+        let running: Vec<String> = std::fs::read_dir(&tasks)
+            .map_err(|e| format!("cannot read {}: {e}", tasks.display()))?
+            .flatten()
+            .filter_map(|task| {
+                let stat = std::fs::read_to_string(task.path().join("stat")).ok()?;
+                // `pid (comm) S ...`: the state follows the last parenthesis.
+                let state = stat
+                    .rsplit_once(')')?
+                    .1
+                    .split_whitespace()
+                    .next()?
+                    .to_string();
+                (!matches!(state.as_str(), "T" | "t" | "Z" | "X")).then_some(state)
+            })
+            .collect();
+        if running.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(format!(
+                "{} thread(s) still not stopped after {limit:?} (states {running:?})",
+                running.len()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
 }
 
 /// The last `n` lines of a log.

@@ -258,6 +258,24 @@ fn a_paused_node_keeps_its_socket_but_answers_nothing_until_resumed() {
     assert_eq!(get(direct, "/health").unwrap().0, 200);
 
     c.pause("n2").unwrap();
+    // When pause returns, every thread of the node has stopped: none can still answer a
+    // request that arrives next, however busy the machine (the kernel stops them lazily).
+    if let Some(pid) = c.pid("n2").filter(|_| cfg!(target_os = "linux")) {
+        for task in std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+        {
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+            let state = stat
+                .rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().chars().next());
+            assert!(
+                matches!(state, Some(Some('T' | 't')) | None),
+                "thread {:?} of the paused n2 is still running: {stat}",
+                task.file_name()
+            );
+        }
+    }
     let mut conn =
         Conn::open(direct, Duration::from_millis(500)).expect("the socket still accepts");
     let err = conn
