@@ -83,15 +83,7 @@ fn scheduled_loss_into_a_node_loses_connections_from_clients_and_clear_ends_it()
 
     apply(&c, Fault::Loss { p: 0.5 }, nodes(&["n1"]));
     let tries = 40;
-    let mut lost = 0;
-    for _ in 0..tries {
-        let mut conn = Conn::open(c.addr("n1"), Duration::from_millis(300)).unwrap();
-        match conn.get("/health") {
-            Ok((200, _)) => {}
-            Err(e) if is_timeout(&e) => lost += 1,
-            other => panic!("a lossy link loses, it does not fail otherwise: {other:?}"),
-        }
-    }
+    let lost = lost_connections(c.client_link("n1"), c.addr("n1"), tries);
     assert!(
         (8..=32).contains(&lost),
         "loss 50% into n1 (seed 7) lost {lost} of {tries}"

@@ -167,15 +167,7 @@ fn loss_blackholes_about_its_share_of_new_connections() {
 
     c.client_link("n1").loss(0.3);
     let tries = 60;
-    let mut lost = 0;
-    for _ in 0..tries {
-        let mut conn = Conn::open(c.addr("n1"), Duration::from_millis(300)).unwrap();
-        match conn.get("/health") {
-            Ok((200, _)) => {}
-            Err(e) if is_timeout(&e) => lost += 1,
-            other => panic!("a lossy link loses, it does not fail otherwise: {other:?}"),
-        }
-    }
+    let lost = lost_connections(c.client_link("n1"), c.addr("n1"), tries);
     let share = lost as f64 / tries as f64;
     assert!(
         (0.1..=0.5).contains(&share),

@@ -126,22 +126,11 @@ pub(crate) fn lonely_node<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fault::testing::{ids, nodes};
     use std::time::Duration;
 
-    fn ids(n: usize) -> Vec<String> {
-        (1..=n).map(|i| format!("n{i}")).collect()
-    }
-
-    fn nodes(list: &[&str]) -> Hit {
-        Hit::Nodes(list.iter().map(|s| s.to_string()).collect())
-    }
-
     fn groups(gs: &[&[&str]]) -> Hit {
-        Hit::Groups(
-            gs.iter()
-                .map(|g| g.iter().map(|s| s.to_string()).collect())
-                .collect(),
-        )
+        Hit::Groups(crate::fault::testing::groups(gs))
     }
 
     #[test]

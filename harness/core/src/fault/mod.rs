@@ -365,17 +365,31 @@ fn short(d: Duration) -> String {
     }
 }
 
+/// The words the fault module's tests share: node ids, nodes hit, groups.
 #[cfg(test)]
-mod tests {
-    use super::*;
+pub(crate) mod testing {
+    use super::Hit;
 
-    fn ids(n: usize) -> Vec<String> {
+    /// `n1` .. `nN`.
+    pub fn ids(n: usize) -> Vec<String> {
         (1..=n).map(|i| format!("n{i}")).collect()
     }
 
-    fn nodes(list: &[&str]) -> Hit {
+    pub fn nodes(list: &[&str]) -> Hit {
         Hit::Nodes(list.iter().map(|s| s.to_string()).collect())
     }
+
+    pub fn groups(gs: &[&[&str]]) -> Vec<Vec<String>> {
+        gs.iter()
+            .map(|g| g.iter().map(|s| s.to_string()).collect())
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::testing::{ids, nodes};
+    use super::*;
 
     #[test]
     fn every_named_fault_has_its_name() {

@@ -272,7 +272,7 @@ mod tests {
     use super::*;
 
     fn ids() -> Vec<String> {
-        (1..=5).map(|i| format!("n{i}")).collect()
+        crate::fault::testing::ids(5)
     }
 
     fn entry(fault: &str) -> Entry {
@@ -283,11 +283,7 @@ mod tests {
     }
 
     fn groups(gs: &[&[&str]]) -> Option<Vec<Vec<String>>> {
-        Some(
-            gs.iter()
-                .map(|g| g.iter().map(|s| s.to_string()).collect())
-                .collect(),
-        )
+        Some(crate::fault::testing::groups(gs))
     }
 
     #[test]

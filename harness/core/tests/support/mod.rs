@@ -164,3 +164,39 @@ pub fn post_json(addr: SocketAddr, path: &str, body: &str, declared: usize) -> S
     let n = stream.read(&mut buf).unwrap();
     String::from_utf8_lossy(&buf[..n]).into_owned()
 }
+
+/// Opens `tries` connections one after another through the proxy `link` (listening at
+/// `addr`), asks each for `/health`, and returns how many the proxy lost. The proxy says at
+/// accept whether it lost a connection; a lost one must then never answer (checked for
+/// 300 ms), and any other must answer 200 however slowly (5 s), so a busy machine never turns a
+/// slow reply into a loss. Sequential, so a seeded proxy loses the same connections each run.
+pub fn lost_connections(link: &harness::Proxy, addr: SocketAddr, tries: usize) -> usize {
+    let mut lost = 0;
+    for i in 0..tries {
+        let before = link.stats();
+        let mut conn = Conn::open(addr, Duration::from_secs(5)).expect("the proxy accepts");
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while link.stats().accepted == before.accepted {
+            assert!(
+                Instant::now() < deadline,
+                "the proxy never admitted connection {i}"
+            );
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        if link.stats().lost > before.lost {
+            conn.set_timeout(Duration::from_millis(300));
+            let err = conn
+                .get("/health")
+                .expect_err("a lost connection answers nothing");
+            assert!(
+                is_timeout(&err),
+                "a lost connection hangs, it does not fail: {err:?}"
+            );
+            lost += 1;
+        } else {
+            let (status, _) = conn.get("/health").expect("a connection not lost answers");
+            assert_eq!(status, 200);
+        }
+    }
+    lost
+}
