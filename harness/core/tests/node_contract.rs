@@ -108,6 +108,13 @@ fn bad_input_gets_a_4xx_with_a_json_body_and_the_node_keeps_serving() {
         );
         assert!(reply.contains(&format!("\"error\":\"{code}\"")), "{reply}");
     }
+    // Refused before any route saw it, the oversize body still counts as an answer.
+    let (_, metrics) = get(addr, "/metrics").unwrap();
+    for status in ["200", "400", "422", "413"] {
+        let line =
+            format!(r#"node_requests_total{{method="POST",route="/note",status="{status}"}} 1"#);
+        assert!(metrics.contains(&line), "no {line:?} in:\n{metrics}");
+    }
     let (status, body) = get(addr, "/no/such/route").unwrap();
     assert_eq!(status, 404);
     assert!(body.contains("\"error\":\"not_found\""), "{body}");
@@ -393,6 +400,12 @@ fn silent_slow_and_idle_clients_are_cut_off_at_the_read_timeout() {
         assert!(reply.starts_with("HTTP/1.1 408"), "{reply}");
         assert!(reply.contains("\"error\":\"body_timeout\""), "{reply}");
     }
+    let (_, metrics) = get(addr, "/metrics").unwrap();
+    let timed_out = r#"node_requests_total{method="POST",route="/echo",status="408"} 20"#;
+    assert!(
+        metrics.contains(timed_out),
+        "no {timed_out:?} in:\n{metrics}"
+    );
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "{:?}",

@@ -290,8 +290,14 @@ fn assemble(
         .method_not_allowed_fallback(method_not_allowed)
         // The last layer added is the first to see a request: the body is in before the
         // request counts as in flight, so a client trickling its body cannot inflate it.
-        .layer(middleware::from_fn_with_state(metrics, metrics::track))
-        .layer(middleware::from_fn_with_state(body_timeout, read_body))
+        .layer(middleware::from_fn_with_state(
+            metrics.clone(),
+            metrics::track,
+        ))
+        .layer(middleware::from_fn_with_state(
+            (body_timeout, metrics),
+            read_body,
+        ))
         .layer(middleware::from_fn(error::json_errors))
 }
 
@@ -314,9 +320,16 @@ async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
 /// Reads the whole request body, at most [`BODY_LIMIT`] bytes within `timeout`, before the
 /// routes see the request: 413 for a longer body (refused on its declared length before
 /// reading any of it, or cut off as it arrives chunked), 408 for one that takes too long.
-async fn read_body(State(timeout): State<Duration>, req: Request, next: Next) -> Response {
+/// A refused request is counted in the metrics like any other (it never reaches `track`).
+async fn read_body(
+    State((timeout, metrics)): State<(Duration, Metrics)>,
+    req: Request,
+    next: Next,
+) -> Response {
     use axum::http::StatusCode;
     use http_body_util::BodyExt;
+    let started = std::time::Instant::now();
+    let refused = metrics::Refused::of(&req);
     let too_large = |size: String| {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -325,31 +338,38 @@ async fn read_body(State(timeout): State<Duration>, req: Request, next: Next) ->
         )
         .into_response()
     };
+    let count = |response: Response| {
+        refused.count(&metrics, response.status().as_u16(), started.elapsed());
+        response
+    };
     let declared = req
         .headers()
         .get(axum::http::header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if let Some(len) = declared.filter(|&len| len > BODY_LIMIT as u64) {
-        return too_large(format!("{len} bytes"));
+        return count(too_large(format!("{len} bytes")));
     }
     let (parts, body) = req.into_parts();
     let limited = http_body_util::Limited::new(body, BODY_LIMIT);
     let body = match tokio::time::timeout(timeout, limited.collect()).await {
         Ok(Ok(collected)) => collected.to_bytes(),
         Ok(Err(e)) if e.is::<http_body_util::LengthLimitError>() => {
-            return too_large(format!("more than {BODY_LIMIT} bytes"));
+            return count(too_large(format!("more than {BODY_LIMIT} bytes")));
         }
         Ok(Err(e)) => {
-            return ApiError::bad_request(format!("the body broke off: {e}")).into_response();
+            let broke = ApiError::bad_request(format!("the body broke off: {e}"));
+            return count(broke.into_response());
         }
         Err(_) => {
-            return ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "body_timeout",
-                format!("the body did not arrive within {timeout:?}"),
-            )
-            .into_response();
+            return count(
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "body_timeout",
+                    format!("the body did not arrive within {timeout:?}"),
+                )
+                .into_response(),
+            );
         }
     };
     next.run(Request::from_parts(parts, Body::from(body))).await

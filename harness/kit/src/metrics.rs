@@ -224,14 +224,37 @@ fn method_label(method: &Method) -> &'static str {
         .map_or("other", |(_, label)| label)
 }
 
+/// A request refused before it reached [`track`] (its body too large or too slow), kept by
+/// its method and route template so the refusal is counted like any other answer.
+pub(crate) struct Refused {
+    method: Method,
+    route: String,
+}
+
+impl Refused {
+    pub(crate) fn of(req: &Request) -> Refused {
+        Refused {
+            method: req.method().clone(),
+            route: route_of(req),
+        }
+    }
+
+    pub(crate) fn count(&self, metrics: &Metrics, status: u16, took: std::time::Duration) {
+        metrics.record(&self.method, &self.route, status, took.as_secs_f64());
+    }
+}
+
+fn route_of(req: &Request) -> String {
+    req.extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_else(|| "unmatched".to_string())
+}
+
 /// Middleware: counts and times every request by its route template (`/carts/{id}`, not the
 /// raw path, so metrics stay bounded).
 pub(crate) async fn track(State(metrics): State<Metrics>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".to_string());
+    let route = route_of(&req);
     let method = req.method().clone();
     let started = Instant::now();
     metrics.0.in_flight.inc();
