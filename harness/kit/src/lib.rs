@@ -33,6 +33,8 @@
 //!   handle that reaches one peer's routes, cart store and links.
 //! - [`cart`]: the shop's cart API, defined once for every data node, and [`CartClient`],
 //!   the one client of it.
+//! - [`capacity`]: a node of known capacity for section 4: c workers, a fixed service time
+//!   s, so it serves c / s a second on any machine; its queue depth on `/metrics`.
 //! - [`sync`]: a mutex without poisoning (a panic ends the node anyway).
 //!
 //! The exact formats, once:
@@ -50,6 +52,7 @@
 //! - link frames of at most [`link::FRAME_LIMIT`]; carts of at most [`cart::MAX_ITEMS`]
 //!   items (409 `cart_full`); metric labels from bounded sets only.
 
+pub mod capacity;
 pub mod cart;
 pub mod config;
 pub mod error;
