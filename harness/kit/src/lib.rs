@@ -22,7 +22,10 @@
 //!   cluster cookie, reads request bodies in full (bounded in size and time) before a route
 //!   sees them, and ends the process on SIGTERM/SIGINT
 //!   (gracefully), on end of file on stdin (the harness that started it is gone) and on any
-//!   panic (let it crash).
+//!   panic (let it crash) outside a supervised task.
+//! - [`crash`]: the panic rule and its one exception: a supervisor's children
+//!   ([`crash::supervised`]), whose panics are the supervisor's to handle, and
+//!   [`crash::escalate`], how a supervisor that gives up ends the node.
 //! - [`server`]: the accept loop: read timeouts, a connection limit, the descriptor limit.
 //! - [`error`]: the JSON error shape, a JSON extractor that uses it, and the middleware that
 //!   gives axum's own plain-text rejections the same shape.
@@ -41,7 +44,9 @@
 //! - ready line on stdout: `READY id=<id> addr=<ip:port>` ([`config::ready_line`]);
 //! - internal routes need the header `x-lab-cookie: <cookie>` ([`COOKIE_HEADER`]);
 //! - errors are `{"error": "<code>", "message": "<sentence>"}` ([`error::ApiError`]);
-//! - `<binary> healthcheck <host:port>` exits 0 if that node is healthy, 1 otherwise.
+//! - `<binary> healthcheck <host:port>` exits 0 if that node is healthy, 1 otherwise;
+//! - exit status 2: bad configuration (one line on stderr); 101 ([`crash::PANIC_EXIT`]): a
+//!   panic outside a supervised task; 70 ([`crash::ESCALATION_EXIT`]): a supervisor gave up.
 //!
 //! The bounds every node keeps, so no client can make it hold more (each a JSON error):
 //! - a request body of at most [`BODY_LIMIT`] (413 `body_too_large`, chunked or not);
@@ -55,6 +60,7 @@
 pub mod capacity;
 pub mod cart;
 pub mod config;
+pub mod crash;
 pub mod error;
 pub mod link;
 pub mod metrics;
@@ -193,7 +199,7 @@ where
     if let Err(reason) = init_tracing(&config.log) {
         return fail(&reason);
     }
-    install_panic_hook(config.id.clone());
+    crash::install_hook(config.id.clone());
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -441,18 +447,6 @@ fn watch_stdin() {
         eprintln!("stdin closed: the process that started this node is gone; exiting");
         std::process::exit(0);
     });
-}
-
-/// Let it crash: a panic anywhere (a `todo!()` included) prints and ends the process at once,
-/// so a test sees a dead node with its panic line rather than a half-working one. (Exercise 07,
-/// whose node supervises its own tasks, will need a way to opt those out.)
-fn install_panic_hook(id: String) {
-    let default = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        default(info);
-        eprintln!("node {id}: panicked; exiting (let it crash)");
-        std::process::exit(101);
-    }));
 }
 
 fn init_tracing(filter: &str) -> Result<(), String> {
