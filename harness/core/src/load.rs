@@ -757,10 +757,14 @@ impl Tally {
         }
         let mut record = self.lock();
         record_us(&mut record.latency, latency_us);
+        record.latency_of_outcome(&outcome, latency_us);
         let window = record.window(done.saturating_duration_since(self.start));
         record_us(&mut window.latency, latency_us);
         match &outcome {
-            Outcome::Ok => window.ok += 1,
+            Outcome::Ok => {
+                window.ok += 1;
+                record_us(&mut window.ok_latency, latency_us);
+            }
             Outcome::Fail(_) => window.failed += 1,
             Outcome::Unknown(_) => window.unknown += 1,
         }
@@ -794,6 +798,11 @@ pub struct Record {
     /// Every request's latency in microseconds, whatever its outcome (a timeout is a wait
     /// too). Open loop: from the intended send time; closed loop: from the actual send.
     pub latency: Histogram<u64>,
+    /// The same latencies by how each request ended: [`OK`] for the `Ok` ones, the kind
+    /// for the others (`http_503`, `timeout`). A node that sheds load answers its
+    /// rejections fast and its admitted requests slowly; read apart, neither hides the
+    /// other. Bounded by the operation's set of kinds.
+    pub latency_by_outcome: BTreeMap<String, Histogram<u64>>,
     /// One per second of the run, from 0, as long as replies kept coming.
     pub windows: Vec<Window>,
 }
@@ -808,12 +817,35 @@ impl Default for Record {
             failed: BTreeMap::new(),
             unknown: BTreeMap::new(),
             latency: new_histogram(),
+            latency_by_outcome: BTreeMap::new(),
             windows: Vec::new(),
         }
     }
 }
 
+/// The key of the `Ok` outcomes in [`Record::latency_by_outcome`].
+pub const OK: &str = "ok";
+
 impl Record {
+    /// The latencies (µs) of the requests that ended `kind` ([`OK`], `http_503`, ...), if any did.
+    pub fn latency_of(&self, kind: &str) -> Option<&Histogram<u64>> {
+        self.latency_by_outcome.get(kind)
+    }
+
+    fn latency_of_outcome(&mut self, outcome: &Outcome, us: u64) {
+        let kind = match outcome {
+            Outcome::Ok => OK,
+            Outcome::Fail(kind) | Outcome::Unknown(kind) => kind.as_ref(),
+        };
+        if !self.latency_by_outcome.contains_key(kind) {
+            self.latency_by_outcome
+                .insert(kind.to_string(), new_histogram());
+        }
+        if let Some(histogram) = self.latency_by_outcome.get_mut(kind) {
+            record_us(histogram, us);
+        }
+    }
+
     /// The window holding time `t`, created (with those before it) if needed.
     pub fn window(&mut self, t: Duration) -> &mut Window {
         let i = (t.as_micros() / WINDOW.as_micros()) as usize;
@@ -853,6 +885,8 @@ pub struct Window {
     pub unknown: u64,
     /// Latencies (µs) of the requests that ended in this second.
     pub latency: Histogram<u64>,
+    /// Of those, the ones that ended `Ok`.
+    pub ok_latency: Histogram<u64>,
 }
 
 impl Window {
@@ -865,6 +899,7 @@ impl Window {
             failed: 0,
             unknown: 0,
             latency: new_histogram(),
+            ok_latency: new_histogram(),
         }
     }
 
@@ -912,20 +947,27 @@ impl LoadReport {
             let waited =
                 u64::try_from(end.at.saturating_sub(op.invoked).as_micros()).unwrap_or(u64::MAX);
             record_us(&mut record.latency, waited);
+            let outcome = match &end.outcome {
+                crate::history::Completion::Ok(_) => Outcome::Ok,
+                crate::history::Completion::Fail(kind) => Outcome::fail(kind.clone()),
+                crate::history::Completion::Unknown(kind) => Outcome::unknown(kind.clone()),
+            };
+            record.latency_of_outcome(&outcome, waited);
             let window = record.window(end.at);
             record_us(&mut window.latency, waited);
-            match &end.outcome {
-                crate::history::Completion::Ok(_) => {
+            match outcome {
+                Outcome::Ok => {
                     window.ok += 1;
+                    record_us(&mut window.ok_latency, waited);
                     record.ok += 1;
                 }
-                crate::history::Completion::Fail(kind) => {
+                Outcome::Fail(kind) => {
                     window.failed += 1;
-                    *record.failed.entry(kind.clone()).or_default() += 1;
+                    *record.failed.entry(kind.into_owned()).or_default() += 1;
                 }
-                crate::history::Completion::Unknown(kind) => {
+                Outcome::Unknown(kind) => {
                     window.unknown += 1;
-                    *record.unknown.entry(kind.clone()).or_default() += 1;
+                    *record.unknown.entry(kind.into_owned()).or_default() += 1;
                 }
             }
         }
@@ -1246,6 +1288,14 @@ mod tests {
             "the timeouts are waits too: {}",
             report.latency.max()
         );
+        // Read apart by outcome: the fast 503s do not hide the slow timeouts, nor the reverse.
+        assert_eq!(report.latency_of(OK).map(|h| h.len()), Some(40));
+        assert_eq!(report.latency_of("http_503").map(|h| h.len()), Some(5));
+        assert!(report.latency_of("http_503").unwrap().max() < 100_000);
+        assert!(report.latency_of("timeout").unwrap().min() >= 200_000);
+        assert!(report.latency_of("connect").is_none());
+        let ok_in_windows: u64 = report.windows.iter().map(|w| w.ok_latency.len()).sum();
+        assert_eq!(ok_in_windows, 40);
     }
 
     #[test]

@@ -442,11 +442,16 @@ mod tests {
             (Duration::from_millis(19)..Duration::from_millis(60)).contains(&one.served),
             "{one:?}"
         );
-        capacity.set_service_time(Duration::from_millis(40)).unwrap();
+        capacity
+            .set_service_time(Duration::from_millis(40))
+            .unwrap();
         let run = Duration::from_millis(1000);
         let served = closed_loop(&capacity, 6, run).await;
         let ratio = served as f64 / (capacity.per_second() * run.as_secs_f64());
-        assert!((0.85..=1.1).contains(&ratio), "{served} served at 2 x 40 ms");
+        assert!(
+            (0.85..=1.1).contains(&ratio),
+            "{served} served at 2 x 40 ms"
+        );
         assert!(capacity.set_service_time(Duration::ZERO).is_err());
         assert!(Capacity::new(0, Duration::from_millis(1)).is_err());
         assert!(Capacity::new(1, Duration::from_secs(61)).is_err());
@@ -462,7 +467,11 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(10)).await;
         let abandoned = tokio::time::timeout(Duration::from_millis(10), capacity.serve()).await;
         assert!(abandoned.is_err(), "it had to wait behind the first");
-        assert_eq!(capacity.waiting(), 0, "the abandoned request left the queue");
+        assert_eq!(
+            capacity.waiting(),
+            0,
+            "the abandoned request left the queue"
+        );
         first.await.unwrap();
         assert_eq!(capacity.served(), 1);
     }
