@@ -19,6 +19,14 @@
 //! the node's own answers, so a node's storage needs no code for it; a cart can pass the cap
 //! by the adds already in flight when it filled, and by one after a restart.
 //!
+//! A node that does not serve a cart request itself (a backup, when only the primary takes
+//! writes) answers 421 `misdirected` ([`ApiError::misdirected`]) and names the node that does
+//! in the [`REDIRECT_HEADER`] header, by id: only the client knows how *it* reaches that node
+//! (through the harness's proxy for it, or a container's published port), so a redirect
+//! cannot carry an address. A [`CartClient`] given the cluster's ids and addresses
+//! ([`CartClient::follow_redirects`]) resends the request there, at most [`MAX_REDIRECTS`]
+//! times; every workload, checker and test then works unchanged whichever node it asks.
+//!
 //! A node plugs its storage in by implementing [`CartService`] and serving [`routes`].
 //! Everyone who talks to a node's carts (workloads, checkers, tests, a node forwarding to its
 //! peers) uses [`CartClient`], so no one formats a cart URL by hand.
@@ -28,7 +36,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use axum::Router;
 use axum::extract::{FromRequestParts, Path, State};
@@ -49,6 +57,14 @@ pub const CART_PATH: &str = "/carts/{cart}";
 
 /// The most items a cart holds; see the module comment.
 pub const MAX_ITEMS: usize = 1000;
+
+/// The header of a 421 `misdirected` answer that names, by id, the node to ask instead.
+pub const REDIRECT_HEADER: &str = "x-lab-redirect";
+
+/// How many redirects a [`CartClient`] follows for one request: enough for a backup that
+/// names a stale primary which names the new one, few enough that two nodes naming each
+/// other end quickly (the last 421 is the answer).
+pub const MAX_REDIRECTS: usize = 3;
 
 /// One add: the body of `POST /carts/{cart}/items`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -191,6 +207,9 @@ pub struct CartClient {
     cookie: Option<String>,
     /// Per-request timeout; `None` leaves it to `http`'s own.
     timeout: Option<Duration>,
+    /// Node id to `host:port`, as this client reaches each node: where a redirect
+    /// ([`REDIRECT_HEADER`]) may send a request. Empty: redirects are answers, not followed.
+    directory: Arc<BTreeMap<String, String>>,
 }
 
 /// A 2xx answer: the cart as the node answered it, and the headers it came with (a routing
@@ -292,6 +311,26 @@ impl CartClient {
             addr: addr.to_string(),
             cookie: None,
             timeout: None,
+            directory: Arc::default(),
+        }
+    }
+
+    /// Follows redirects: a 421 answer naming one of `nodes` (id, `host:port`) in
+    /// [`REDIRECT_HEADER`] is sent again to that node, at most [`MAX_REDIRECTS`] times. A
+    /// redirect to a node not listed is the answer (a [`CartError::Refused`] with status 421).
+    pub fn follow_redirects<I, K, A>(self, nodes: I) -> CartClient
+    where
+        I: IntoIterator<Item = (K, A)>,
+        K: Into<String>,
+        A: fmt::Display,
+    {
+        let directory = nodes
+            .into_iter()
+            .map(|(id, addr)| (id.into(), addr.to_string()))
+            .collect();
+        CartClient {
+            directory: Arc::new(directory),
+            ..self
         }
     }
 
@@ -319,14 +358,34 @@ impl CartClient {
 
     /// `POST /carts/{cart}/items`: adds an item. `Ok` is an acknowledged write.
     pub async fn add(&self, cart: &str, add: &AddItem) -> Result<Answer, CartError> {
-        let url = self.url(&[cart, "items"])?;
-        self.send(self.http.post(url).json(add)).await
+        self.follow(&[cart, "items"], Some(add)).await
     }
 
     /// `GET /carts/{cart}`: reads a cart (an unknown cart is empty).
     pub async fn get(&self, cart: &str) -> Result<Answer, CartError> {
-        let url = self.url(&[cart])?;
-        self.send(self.http.get(url)).await
+        self.follow(&[cart], None).await
+    }
+
+    /// Sends the request (a POST of `add`, or a GET) to this node, then to each node a
+    /// redirect names, while the directory knows it and the hops last.
+    async fn follow(&self, segments: &[&str], add: Option<&AddItem>) -> Result<Answer, CartError> {
+        let mut at = self.clone();
+        let mut hops = 0;
+        loop {
+            let url = at.url(segments)?;
+            let request = match add {
+                Some(add) => at.http.post(url).json(add),
+                None => at.http.get(url),
+            };
+            let (answer, redirect) = at.send(request).await;
+            match redirect.and_then(|to| self.directory.get(&to)) {
+                Some(addr) if hops < MAX_REDIRECTS => {
+                    hops += 1;
+                    at.addr = addr.clone();
+                }
+                _ => return answer,
+            }
+        }
     }
 
     /// `http://<addr>[/internal]/carts/<segments>`, each segment percent-encoded, so a bad
@@ -356,17 +415,27 @@ impl CartClient {
         Ok(url)
     }
 
-    async fn send(&self, mut request: reqwest::RequestBuilder) -> Result<Answer, CartError> {
+    /// One request to this client's node: the answer, and the node a 421 redirect names.
+    async fn send(
+        &self,
+        mut request: reqwest::RequestBuilder,
+    ) -> (Result<Answer, CartError>, Option<String>) {
         if let Some(cookie) = &self.cookie {
             request = request.header(COOKIE_HEADER, cookie);
         }
         if let Some(timeout) = self.timeout {
             request = request.timeout(timeout);
         }
-        let response = request.send().await.map_err(|e| self.no_answer(&e))?;
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(e) => return (Err(self.no_answer(&e)), None),
+        };
         let status = response.status();
         let headers = response.headers().clone();
-        let body = response.bytes().await.map_err(|e| self.no_answer(&e))?;
+        let body = match response.bytes().await {
+            Ok(body) => body,
+            Err(e) => return (Err(self.no_answer(&e)), None),
+        };
         if !status.is_success() {
             let (code, message) = match serde_json::from_slice::<ErrorBody>(&body) {
                 Ok(error) => (error.error, error.message),
@@ -375,21 +444,28 @@ impl CartClient {
                     String::from_utf8_lossy(&body).trim().to_string(),
                 ),
             };
-            return Err(CartError::Refused {
+            let refusal = CartError::Refused {
                 addr: self.addr.clone(),
                 status: status.as_u16(),
                 code,
                 message,
-            });
+            };
+            let redirect = headers
+                .get(REDIRECT_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .filter(|_| status == StatusCode::MISDIRECTED_REQUEST)
+                .map(str::to_string);
+            return (Err(refusal), redirect);
         }
-        match serde_json::from_slice::<Cart>(&body) {
+        let answer = match serde_json::from_slice::<Cart>(&body) {
             Ok(cart) => Ok(Answer { cart, headers }),
             Err(e) => Err(CartError::BadAnswer(format!(
                 "{} answered {status} with a body that is not a cart ({e}): {:?}",
                 self.addr,
                 String::from_utf8_lossy(&body[..body.len().min(200)])
             ))),
-        }
+        };
+        (answer, None)
     }
 
     fn no_answer(&self, e: &reqwest::Error) -> CartError {
@@ -591,6 +667,73 @@ mod client_tests {
         node.add("small", &add("book"))
             .await
             .expect("other carts still take adds");
+    }
+
+    /// Answers every cart request with a redirect to node `to`.
+    struct Elsewhere(&'static str);
+
+    impl CartService for Elsewhere {
+        async fn add(&self, _: String, _: AddItem) -> Result<Cart, ApiError> {
+            Err(ApiError::misdirected(self.0, format!("ask {}", self.0)))
+        }
+        async fn get(&self, _: String) -> Result<Cart, ApiError> {
+            Err(ApiError::misdirected(self.0, format!("ask {}", self.0)))
+        }
+    }
+
+    async fn serve_app(app: Router) -> String {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        addr.to_string()
+    }
+
+    #[tokio::test]
+    async fn a_redirect_is_followed_by_id_within_its_hops_and_is_an_answer_otherwise() {
+        let home = serve().await;
+        let backup = serve_app(routes(Elsewhere("home"))).await;
+        let lost = serve_app(routes(Elsewhere("nowhere"))).await;
+        let looping = serve_app(routes(Elsewhere("loop"))).await;
+        let directory = [
+            ("home", home.clone()),
+            ("backup", backup.clone()),
+            ("nowhere-listed", lost.clone()),
+            ("loop", looping.clone()),
+        ];
+
+        // Not following: the 421 is the answer, naming the node in its header.
+        let err = CartClient::new(&backup)
+            .add("42", &add("book"))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, CartError::Refused { status: 421, code, .. } if code == "misdirected"),
+            "{err:?}"
+        );
+        assert!(!err.may_have_applied());
+
+        // Following: the add lands at home, and so does the read.
+        let via_backup = CartClient::new(&backup).follow_redirects(directory.clone());
+        via_backup.add("42", &add("book")).await.unwrap();
+        let read = via_backup.get("42").await.unwrap();
+        assert_eq!(read.cart.items, ["book"]);
+        assert_eq!(
+            CartClient::new(&home).get("42").await.unwrap().cart.items,
+            ["book"]
+        );
+
+        // A node the directory does not know, and a loop: the last 421 is the answer.
+        for (from, to) in [(&lost, "nowhere"), (&looping, "loop")] {
+            let err = CartClient::new(from)
+                .follow_redirects(directory.clone())
+                .add("42", &add("pen"))
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&err, CartError::Refused { status: 421, message, .. } if message.contains(to)),
+                "{err:?}"
+            );
+        }
     }
 
     /// Sends `raw` on a fresh connection and reads the reply until the server closes.

@@ -21,6 +21,9 @@ pub struct ApiError {
     pub status: StatusCode,
     pub code: &'static str,
     pub message: String,
+    /// The node that can serve the request, for [`ApiError::misdirected`]: sent in the
+    /// [`crate::cart::REDIRECT_HEADER`] header, which the kit's [`crate::CartClient`] follows.
+    redirect: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -35,7 +38,21 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            redirect: None,
         }
+    }
+    /// 421 Misdirected Request: this node does not serve the request, node `to` does (a
+    /// backup names its primary). The answer names `to` in [`crate::cart::REDIRECT_HEADER`];
+    /// nothing was applied.
+    pub fn misdirected(to: impl Into<String>, message: impl Into<String>) -> Self {
+        ApiError {
+            redirect: Some(to.into()),
+            ..Self::new(StatusCode::MISDIRECTED_REQUEST, "misdirected", message)
+        }
+    }
+    /// The node a [`ApiError::misdirected`] answer sends the client to.
+    pub fn redirect(&self) -> Option<&str> {
+        self.redirect.as_deref()
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, "bad_request", message)
@@ -71,7 +88,13 @@ impl IntoResponse for ApiError {
             error: self.code,
             message: &self.message,
         };
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if let Some(to) = self.redirect.and_then(|to| to.parse().ok()) {
+            response
+                .headers_mut()
+                .insert(crate::cart::REDIRECT_HEADER, to);
+        }
+        response
     }
 }
 

@@ -127,12 +127,17 @@ pub fn run_on(
         .no_proxy()
         .build()
         .map_err(|e| broke("cannot build an HTTP client", &e))?;
+    // Where a redirect may send a client: every node, not only those the workload sends to.
+    let everyone: Vec<_> = ids
+        .iter()
+        .map(|id| (id.clone(), deployment.addr(id)))
+        .collect();
     let nodes = || -> Vec<workload::Node> {
         scenario
             .workload
             .nodes
             .iter()
-            .map(|id| workload::Node::new(&http, id, deployment.addr(id)))
+            .map(|id| workload::Node::new(&http, id, deployment.addr(id), &everyone))
             .collect()
     };
 

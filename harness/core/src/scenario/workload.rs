@@ -1,7 +1,8 @@
 //! The workload: cart traffic (or plain GETs) on seeded nodes, every operation in the
 //! history, and the final reads a run takes once the faults are healed. Carts go through the
 //! kit's typed client, so an add's outcome means what the cart API promises: a 2xx is an
-//! acknowledged write, an error status definitely not applied, a lost answer unknown.
+//! acknowledged write, an error status definitely not applied, a lost answer unknown. A node
+//! that redirects (a backup naming its primary) is followed, by id, to the node it names.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -38,11 +39,20 @@ pub(super) struct Node {
 }
 
 impl Node {
-    pub(super) fn new(http: &reqwest::Client, id: &str, addr: SocketAddr) -> Node {
+    /// Node `id` at `addr`. Its cart client follows redirects to any node of `everyone` (id,
+    /// address), so a node that answers "ask the primary" costs the workload one more hop, not
+    /// a failed operation: the history records the node the operation was sent to.
+    pub(super) fn new(
+        http: &reqwest::Client,
+        id: &str,
+        addr: SocketAddr,
+        everyone: &[(String, SocketAddr)],
+    ) -> Node {
         Node {
             id: id.to_string(),
             addr,
-            carts: CartClient::with_http(http.clone(), addr),
+            carts: CartClient::with_http(http.clone(), addr)
+                .follow_redirects(everyone.iter().cloned()),
         }
     }
 }
