@@ -3,6 +3,7 @@
 //! ```text
 //! cargo run -p harness --example hostile                     # every *-solution binary built
 //! cargo run -p harness --example hostile -- target/debug/x   # these binaries
+//! cargo run -p harness --example hostile -- --self-test       # it catches a careless node
 //! ```
 //!
 //! For each binary it starts one node through the harness and sends it, 20 rounds over, the
@@ -12,6 +13,10 @@
 //! cookie, and 200 idle connections. It fails (exit 1, one line per problem) on any 5xx, on
 //! an error answer whose body is not the JSON error shape, on a node that exits, and on a
 //! resident memory growth over [`RSS_BOUND`] (Linux, where `/proc` says).
+//!
+//! `--self-test` probes the harness's test node started with `--careless` (plain-text 5xx
+//! and 4xx answers, 1 MB kept per request) and fails unless every one of those is reported:
+//! a smoke test that cannot fail would prove nothing.
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -28,6 +33,9 @@ const RSS_BOUND: u64 = 40 * 1024 * 1024;
 const ROUNDS: usize = 20;
 
 fn main() -> ExitCode {
+    if std::env::args().nth(1).as_deref() == Some("--self-test") {
+        return self_test();
+    }
     let bins: Vec<PathBuf> = match std::env::args_os().skip(1).map(PathBuf::from).collect() {
         bins if Vec::is_empty(&bins) => built_solutions(),
         bins => bins,
@@ -39,7 +47,7 @@ fn main() -> ExitCode {
     let mut failed = false;
     for bin in &bins {
         let name = bin.file_name().unwrap_or_default().to_string_lossy();
-        match probe(bin) {
+        match probe(bin, &[]) {
             Ok(summary) => println!("hostile: {name}: ok ({summary})"),
             Err(problems) => {
                 failed = true;
@@ -56,12 +64,57 @@ fn main() -> ExitCode {
     }
 }
 
-/// The solutions' node binaries in the target directory this example was built into.
-fn built_solutions() -> Vec<PathBuf> {
-    let Some(dir) = std::env::current_exe()
+/// The problems a careless node has, each of which the probe must report.
+const CARELESS: [(&str, &str); 3] = [
+    ("a 5xx", "answered HTTP/1.1 500"),
+    ("an error that is not JSON", "not the JSON error shape"),
+    ("memory kept per request", "resident memory grew"),
+];
+
+/// Probes the test node with `--careless`: passes when the probe reports each of its faults.
+fn self_test() -> ExitCode {
+    let Some(node) = target_dir()
+        .map(|dir| dir.join("test-node"))
+        .filter(|p| p.is_file())
+    else {
+        eprintln!(
+            "hostile --self-test: no test-node binary here; `cargo build -p harness --bin test-node` first"
+        );
+        return ExitCode::FAILURE;
+    };
+    let problems = match probe(&node, &["--careless"]) {
+        Ok(summary) => vec![format!("nothing found ({summary})")],
+        Err(problems) => problems,
+    };
+    let mut missed = false;
+    for (fault, says) in CARELESS {
+        if problems.iter().any(|p| p.contains(says)) {
+            println!("hostile --self-test: a careless node's {fault} is caught");
+        } else {
+            missed = true;
+            eprintln!("hostile --self-test: a careless node's {fault} went unreported");
+        }
+    }
+    if missed {
+        eprintln!(
+            "hostile --self-test: the probe said: {}",
+            problems.join("; ")
+        );
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}
+
+/// The target directory this example was built into (`target/debug`).
+fn target_dir() -> Option<PathBuf> {
+    std::env::current_exe()
         .ok()
         .and_then(|exe| Some(exe.parent()?.parent()?.to_path_buf()))
-    else {
+}
+
+/// The solutions' node binaries in the target directory this example was built into.
+fn built_solutions() -> Vec<PathBuf> {
+    let Some(dir) = target_dir() else {
         return Vec::new();
     };
     let mut bins: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -75,10 +128,12 @@ fn built_solutions() -> Vec<PathBuf> {
     bins
 }
 
-/// One node, every class of input, `ROUNDS` times; the problems found, if any.
-fn probe(bin: &std::path::Path) -> Result<String, Vec<String>> {
+/// One node (started with `args`), every class of input, `ROUNDS` times; the problems
+/// found, if any.
+fn probe(bin: &std::path::Path, args: &[&str]) -> Result<String, Vec<String>> {
     let cluster = Cluster::builder(bin)
         .nodes(1)
+        .args(args.iter().copied())
         .start()
         .map_err(|e| vec![format!("does not start: {e}")])?;
     let addr = cluster

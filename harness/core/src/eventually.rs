@@ -22,7 +22,7 @@
 //!   because its node died, the death is what the test reports.
 //! - [`Cluster::http`] gives a [`NodeHttp`] (HTTP to one node through its client proxy, with
 //!   the cookie for internal routes when asked), and [`Cluster::carts`] the kit's
-//!   [`CartClient`] for a node.
+//!   [`CartClient`] for a node; [`NodeHttp::metric`] reads one figure off its `/metrics`.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -205,6 +205,27 @@ impl NodeHttp {
                 std::any::type_name::<T>()
             )
         })
+    }
+
+    /// One figure from the node's `GET /metrics`: `series` is a metric's name
+    /// (`callee_calls_at_work`) or a name with its labels as the text shows them
+    /// (`node_requests_total{method="GET",route="/health",status="200"}`). The error says
+    /// whether the node did not answer or does not show that series.
+    pub async fn metric(&self, series: &str) -> Result<f64, String> {
+        let id = &self.id;
+        let text = self
+            .get("/metrics")
+            .send()
+            .await
+            .map_err(|e| format!("{id} did not answer GET /metrics: {}", causes(&e)))?
+            .text()
+            .await
+            .map_err(|e| format!("{id}'s /metrics broke off: {}", causes(&e)))?;
+        let value = text.lines().find_map(|line| {
+            let rest = line.strip_prefix(series)?;
+            rest.strip_prefix(' ')?.trim().parse::<f64>().ok()
+        });
+        value.ok_or_else(|| format!("{id}'s /metrics shows no {series}"))
     }
 
     /// The node's public cart API.

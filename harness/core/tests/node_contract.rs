@@ -38,7 +38,10 @@ fn bad_configuration_exits_non_zero_with_one_clear_line() {
         (vec!["--peers", "n2=a b:1"], "not a host name"),
         (vec!["--listen", "0.0.0.0:0"], "development cookie"),
         (vec!["--log", "=[="], "not a tracing filter"),
-        (vec!["--", "--nope"], "--panic-on-start, --ack-before-write"),
+        (
+            vec!["--", "--nope"],
+            "--panic-on-start, --ack-before-write, --careless",
+        ),
         (vec!["--", "--ack-before-write=yes"], "--ack-before-write"),
     ] {
         let (code, stderr) = run_node(&args);

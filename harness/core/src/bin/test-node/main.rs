@@ -16,7 +16,9 @@
 //!
 //! Node-specific flags (after `--`, see [`Flags`]): `--panic-on-start`, a stand-in for a
 //! skeleton's `todo!()`; `--ack-before-write`, a cart store that acknowledges adds before they
-//! are on disk (the broken store a checker must catch).
+//! are on disk (the broken store a checker must catch); `--careless`, a cart route that
+//! answers hostile input with plain-text 5xx and keeps memory per request ([`careless`]: the
+//! hostile smoke test's self-test).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -27,6 +29,7 @@ use axum::extract::{Path, State};
 use axum::routing::{get, post};
 use node_kit::{ApiError, NodeContext, Routes};
 
+mod careless;
 mod carts;
 
 /// The test node's own flags, after `--`.
@@ -38,6 +41,9 @@ struct Flags {
     /// Acknowledge cart adds before they are on disk: the broken store a checker must catch.
     #[arg(long)]
     ack_before_write: bool,
+    /// Answer hostile input badly on purpose (plain-text 5xx, memory kept per request).
+    #[arg(long)]
+    careless: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -58,7 +64,9 @@ fn main() -> std::process::ExitCode {
                 "/data/{name}",
                 get(read_data).put(write_data).with_state(data_dir.clone()),
             );
-        if let Some(dir) = &data_dir {
+        if flags.careless {
+            public = public.merge(careless::routes());
+        } else if let Some(dir) = &data_dir {
             public = public.merge(node_kit::cart::routes(carts::Carts::open(
                 dir,
                 ack_before_write,
