@@ -1,0 +1,1 @@
+//! Generated from solutions/3-availability/07-supervision by cargo lab generate 7.
