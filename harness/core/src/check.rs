@@ -14,6 +14,8 @@
 //! - [`LatencyPercentiles`]: a latency percentile per time window.
 //! - [`smallest_at_least`], [`largest_at_most`]: values a demo measured itself (a verdict
 //!   time, a failover window) held to a floor or a ceiling.
+//! - [`per_window`], [`peak_rate`]: arrivals counted per window of time, fixed or sliding (a
+//!   retry storm is a peak in the arrival rate at the service retried against).
 //!
 //! Windows are keyed by when an operation was *sent*: an outage then shows in the windows
 //! whose requests it hurt, even if their replies (or timeouts) came later.
@@ -615,6 +617,48 @@ fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
 
+/// How many of `times` (since any origin, sorted or not) fall in each window of `width` from
+/// `origin`, for `windows` windows; times before `origin` or past the last window are left
+/// out. The arrival rate per window, as a plot shows it.
+pub fn per_window(
+    times: &[Duration],
+    origin: Duration,
+    width: Duration,
+    windows: usize,
+) -> Vec<usize> {
+    let mut counts = vec![0; windows];
+    if width.is_zero() {
+        return counts;
+    }
+    for t in times {
+        let Some(since) = t.checked_sub(origin) else {
+            continue;
+        };
+        let k = (since.as_nanos() / width.as_nanos()) as usize;
+        if let Some(count) = counts.get_mut(k) {
+            *count += 1;
+        }
+    }
+    counts
+}
+
+/// The most of `times` inside any window of `width`, wherever it starts (a sliding window:
+/// a burst that a fixed window's boundary splits in two still counts whole). The peak
+/// arrival rate, per `width`.
+pub fn peak_rate(times: &[Duration], width: Duration) -> usize {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    let mut peak = 0;
+    let mut start = 0;
+    for (end, t) in sorted.iter().enumerate() {
+        while sorted[start] + width <= *t {
+            start += 1;
+        }
+        peak = peak.max(end - start + 1);
+    }
+    peak
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -672,6 +716,37 @@ mod tests {
             .iter()
             .map(|(k, items)| (k.to_string(), items.iter().map(|s| s.to_string()).collect()))
             .collect()
+    }
+
+    #[test]
+    fn arrival_rates_per_window_and_at_their_peak() {
+        let ms = |v: &[u64]| {
+            v.iter()
+                .map(|m| Duration::from_millis(*m))
+                .collect::<Vec<_>>()
+        };
+        let times = ms(&[1005, 1010, 1150, 1190, 1210, 1220, 1230, 2000]);
+        let width = Duration::from_millis(100);
+        assert_eq!(
+            per_window(&times, Duration::from_secs(1), width, 3),
+            [2, 2, 3],
+            "the last time is past the third window, and none is before the origin"
+        );
+        assert_eq!(
+            per_window(&times, Duration::from_millis(1100), width, 2),
+            [2, 3]
+        );
+        // 1150 to 1230 is one burst of five, split by the 1200 boundary into 2 and 3.
+        assert_eq!(peak_rate(&times, width), 5);
+        let mut shuffled = times.clone();
+        shuffled.reverse();
+        assert_eq!(peak_rate(&shuffled, width), 5, "unsorted times");
+        assert_eq!(peak_rate(&[], width), 0);
+        assert_eq!(
+            peak_rate(&ms(&[0, 100, 200]), width),
+            1,
+            "a window holds [t, t + width)"
+        );
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::{Mode, SEED, arrivals, received, send_batch, send_one};
+use harness::check;
 use harness::{Cluster, block_on};
 use retries_solution::{Arrival, Backoff, GiveUp, Operation, PaymentError, RetryBudget, Sender};
 
@@ -239,7 +240,8 @@ async fn storm(
 struct Rate {
     /// The median window of the first 800 ms: before the outage.
     steady: usize,
-    /// The most arrivals in any window (sliding, so a burst split by a boundary still counts whole).
+    /// The most arrivals in any window ([`check::peak_rate`]: sliding, so a burst split by a
+    /// boundary still counts whole).
     peak: usize,
     /// The longest time without an arrival, the hang aside: the steady stream arrives every
     /// 10 ms, so a long silence means the node or the test process was not running.
@@ -249,35 +251,20 @@ struct Rate {
 impl Rate {
     fn of(log: Vec<Arrival>, batch: &str) -> Rate {
         let prefix = format!("{batch}-");
-        let times: Vec<u64> = log
+        let times: Vec<Duration> = log
             .iter()
             .filter(|a| a.request_id.starts_with(&prefix))
-            .map(|a| a.t_us)
+            .map(|a| Duration::from_micros(a.t_us))
             .collect();
-        let window = WINDOW.as_micros() as u64;
-        let first = times[0];
-        let mut buckets = [0; 8];
-        for t in &times {
-            let i = ((t - first) / window) as usize;
-            if i < buckets.len() {
-                buckets[i] += 1;
-            }
-        }
-        buckets.sort();
-        let mut peak = 0;
-        let mut start = 0;
-        for (end, t) in times.iter().enumerate() {
-            while times[start] + window <= *t {
-                start += 1;
-            }
-            peak = peak.max(end - start + 1);
-        }
+        let mut before = check::per_window(&times, times[0], WINDOW, 8);
+        before.sort();
+        let peak = check::peak_rate(&times, WINDOW);
         // The hang is the silence that spans the middle of the outage; it may last HANG.
-        let hang_middle = times[0] + (OUTAGE_AT + HANG / 2).as_micros() as u64;
+        let hang_middle = times[0] + OUTAGE_AT + HANG / 2;
         let stall = times
             .windows(2)
             .map(|w| {
-                let gap = Duration::from_micros(w[1] - w[0]);
+                let gap = w[1] - w[0];
                 if (w[0]..=w[1]).contains(&hang_middle) {
                     gap.saturating_sub(HANG)
                 } else {
@@ -287,7 +274,7 @@ impl Rate {
             .max()
             .unwrap_or_default();
         Rate {
-            steady: buckets[buckets.len() / 2],
+            steady: before[before.len() / 2],
             peak,
             stall,
         }
