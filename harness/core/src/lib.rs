@@ -58,6 +58,7 @@ pub mod fault;
 pub mod history;
 pub mod load;
 pub mod props;
+pub mod ramp;
 pub mod report;
 pub mod scenario;
 pub mod watch;
