@@ -38,7 +38,7 @@
 //!   the one client of it.
 //! - [`capacity`]: a node of known capacity for section 4: c workers, a fixed service time
 //!   s, so it serves c / s a second on any machine; its queue depth on `/metrics`.
-//! - [`sync`]: a mutex without poisoning (a panic ends the node anyway).
+//! - [`sync`]: a mutex without poisoning (a panic ends the node, or a supervised child).
 //!
 //! The exact formats, once:
 //! - ready line on stdout: `READY id=<id> addr=<ip:port>` ([`config::ready_line`]);

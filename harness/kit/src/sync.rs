@@ -4,9 +4,10 @@
 //! later users notice the half-done change. In a node that information has nowhere to go: a
 //! panic ends the whole process (let it crash, see [`crate::run`]), so a living node never
 //! meets a poisoned lock, and code that must still handle one (a client library used in tests,
-//! where a panic ends only one task) keeps its state consistent by changing it in single
-//! statements. This `Mutex` therefore hands out the guard either way, and callers write
-//! `state.lock()` instead of `state.lock().unwrap_or_else(|e| e.into_inner())`.
+//! or a supervised child, where a panic ends only one task: see [`crate::crash`]) keeps its
+//! state consistent by changing it in single statements. This `Mutex` therefore hands out the
+//! guard either way, and callers write `state.lock()` instead of
+//! `state.lock().unwrap_or_else(|e| e.into_inner())`.
 //!
 //! Like any blocking mutex in async code: hold it for a few statements, never across an
 //! `.await`.
