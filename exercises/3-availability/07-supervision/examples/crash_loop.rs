@@ -2,10 +2,12 @@
 //! crashes come faster than the supervisor's intensity allows, and the node goes down.
 //!
 //! The story needs each child's generation, which only the node knows (`GET /children`), next
-//! to what a client sees, so this demo is code, beside the exercise it shows. It starts one
-//! logic node (one_for_one, at most 3 restarts within 2 s) and sends carts 50 calls a second
-//! throughout, recording each in a history. It prints a line a second: carts' answers and
-//! errors, every child's generation, the supervisor's restarts, the node's state. The script:
+//! to what a client sees, so this demo is code, beside the exercise it shows. It opens with
+//! the three strategies: a node each, carts crashed once, the generations side by side. Then
+//! it starts one logic node (one_for_one, at most 3 restarts within 2 s) and sends carts 50
+//! calls a second throughout, recording each in a history. It prints a line a second: carts'
+//! answers and errors, every child's generation, the supervisor's restarts, the node's state.
+//! The script:
 //! one crash of the mailer; a crash loop at one crash a second (under the intensity: restarted
 //! every time, carts untouched); a crash loop at ten a second (over it: the supervisor gives
 //! up, the node exits with status 70, and the harness shows its last line); then the level
@@ -30,7 +32,7 @@ use harness::load::LoadReport;
 use harness::report::{self, Span};
 use node_kit::sync::Mutex;
 use serde_json::json;
-use supervision::{Reply, SupervisorView};
+use supervision::{Reply, Strategy, SupervisorView};
 
 /// The demo's flags, given by `cargo lab demo crash-loop`.
 #[derive(Debug, Parser)]
@@ -69,14 +71,15 @@ const CHILDREN: [&str; 4] = ["sessions", "carts", "orders", "mailer"];
 
 const INTRO: &str = "\
 A node is a supervision tree. The shop's logic node runs four services under one
-supervisor: sessions, carts, orders and the mailer. The supervisor is one_for_one (a crash
-restarts only the child that crashed) with an intensity of 3 restarts within 2 s: one more
-than that, and it concludes that restarting is not helping, stops every child and escalates
-to the node, which exits.
-Carts gets 50 calls a second all along. Each line shows what the callers got, and each
-child's generation (how many times it was started) as the node reports it.
-First the mailer crashes once. Then it reads a poison message 1 s after every start: one
-crash a second, under the intensity. Then every 100 ms: ten a second, over it.";
+supervisor, started in this order: sessions, carts, orders and the mailer. When one crashes,
+the supervisor's strategy says which children restart with it; each child's generation
+(how many times it was started) shows what happened. First, one node per strategy, and one
+crash of carts each.
+Then one node, one_for_one, with an intensity of 3 restarts within 2 s: one more than that,
+and the supervisor concludes that restarting is not helping, stops every child and
+escalates to the node, which exits. Carts gets 50 calls a second all along. The mailer
+crashes once; then it reads a poison message 1 s after every start: one crash a second,
+under the intensity. Then every 100 ms: ten a second, over it.";
 
 fn main() -> ExitCode {
     let args = Args::parse();
@@ -85,6 +88,18 @@ fn main() -> ExitCode {
         println!("  {line}");
     }
     println!();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => return broke(&format!("cannot start a runtime: {e}")),
+    };
+    let strategies = match runtime.block_on(strategies(&args.node)) {
+        Ok(strategies) => strategies,
+        Err(e) => return broke(&format!("the demo broke: {e}")),
+    };
     println!(
         "starting 1 node of {} ({}): --strategy one_for_one --intensity {INTENSITY} \
          --period-ms {}\n",
@@ -107,18 +122,15 @@ fn main() -> ExitCode {
         Ok(cluster) => cluster,
         Err(e) => return broke(&format!("the node did not start: {e}")),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => return broke(&format!("cannot start a runtime: {e}")),
-    };
     let seed = args.seed.unwrap_or(0);
     let started = SystemTime::now();
     let mut show = Show::new(&cluster);
-    let outcome = runtime.block_on(script(&mut show));
+    let outcome = runtime
+        .block_on(script(&mut show))
+        .map(|findings| Findings {
+            strategies,
+            ..findings
+        });
     let written = write_report(&args.out, seed, started, &cluster, &show, &outcome);
     drop(cluster);
     match (outcome, written) {
@@ -161,6 +173,8 @@ struct Tally {
 /// What the demo measured.
 #[derive(Debug, Default)]
 struct Findings {
+    /// Per strategy, every child's generation after one crash of carts.
+    strategies: Vec<(Strategy, Vec<u64>)>,
     /// Carts during the slow crash loop (under the intensity).
     slow: Tally,
     /// The mailer's generation when the slow loop started and when it ended.
@@ -413,6 +427,60 @@ impl<'a> Show<'a> {
     }
 }
 
+/// What each strategy restarts: one node per strategy (one after another: the harness runs
+/// one cluster at a time), carts crashed once, every child's generation read back.
+async fn strategies(node: &Path) -> Result<Vec<(Strategy, Vec<u64>)>, String> {
+    println!("first, what one crash of carts restarts under each strategy (a node each):\n");
+    println!(
+        "  {:<14} {:<34} {:>8} {:>5} {:>6} {:>6}",
+        "strategy", "restarts", "sessions", "carts", "orders", "mailer"
+    );
+    let mut seen = Vec::new();
+    for (strategy, name, restarts) in [
+        (Strategy::OneForOne, "one_for_one", "the child that crashed"),
+        (Strategy::OneForAll, "one_for_all", "every child"),
+        (
+            Strategy::RestForOne,
+            "rest_for_one",
+            "that child and those started after",
+        ),
+    ] {
+        let cluster = Cluster::builder(node)
+            .nodes(1)
+            .args(["--strategy", name])
+            .start()
+            .map_err(|e| format!("the {name} node did not start: {e}"))?;
+        let n1 = cluster.http("n1");
+        let crashed = n1.post("/internal/crash/carts").send().await;
+        if !crashed.is_ok_and(|r| r.status().is_success()) {
+            return Err(format!("the {name} node refused to crash carts"));
+        }
+        let deadline = Instant::now() + Duration::from_secs(3);
+        let view = loop {
+            cluster.check_alive().map_err(|e| e.to_string())?;
+            if let Ok(view) = n1.get_json::<SupervisorView>("/children").await
+                && view.restarts >= 1
+            {
+                break view;
+            }
+            if Instant::now() > deadline {
+                return Err(format!("the {name} node did not restart carts within 3 s"));
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        let generations: Vec<u64> = view.children.iter().map(|c| c.generation).collect();
+        let cells: Vec<String> = generations.iter().map(u64::to_string).collect();
+        println!(
+            "  {name:<14} {restarts:<34} {:>8} {:>5} {:>6} {:>6}",
+            cells[0], cells[1], cells[2], cells[3]
+        );
+        seen.push((strategy, generations));
+    }
+    println!("\n  (carts depend on sessions, orders on carts, the mailer on orders: rest_for_one");
+    println!("  restarts what depended on carts and leaves sessions alone.)\n");
+    Ok(seen)
+}
+
 /// The demo's script: healthy, one crash, a slow crash loop, a fast one, the node restarted.
 async fn script(show: &mut Show<'_>) -> Result<Findings, String> {
     let mut findings = Findings::default();
@@ -522,7 +590,25 @@ fn checks(findings: &Findings) -> Vec<CheckResult> {
         .iter()
         .map(|g| *g as f64)
         .collect();
+    let wrong_sets = findings
+        .strategies
+        .iter()
+        .filter(|(strategy, generations)| {
+            let expected: &[u64] = match strategy {
+                Strategy::OneForOne => &[1, 2, 1, 1],
+                Strategy::OneForAll => &[2, 2, 2, 2],
+                Strategy::RestForOne => &[1, 2, 2, 2],
+            };
+            generations.as_slice() != expected
+        })
+        .count();
     vec![
+        check::largest_at_most(
+            "strategies that restarted another set than theirs after a crash of carts",
+            &[wrong_sets as f64],
+            0.0,
+            "strategies",
+        ),
         check::largest_at_most(
             "carts: failed calls while the mailer crashed once a second",
             &[findings.slow.failed as f64],
