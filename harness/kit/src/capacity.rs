@@ -187,7 +187,16 @@ impl Capacity {
     /// Waits for a worker (first come, first served), holds it for the service time, and
     /// returns how long each took.
     pub async fn serve(&self) -> Served {
-        let joined = Instant::now();
+        self.serve_since(Instant::now()).await
+    }
+
+    /// [`Capacity::serve`] for a request that reached the node at `arrived` and waited in
+    /// a queue of the node's own before it came here (exercise 13's regulator): the time it
+    /// took that queue to hand it over is credited like a late wake-up (up to
+    /// [`LAG_CREDIT`]), so a regulator in front costs the pool no capacity, and `waited`
+    /// counts from `arrived`.
+    pub async fn serve_since(&self, arrived: Instant) -> Served {
+        let joined = arrived.min(Instant::now());
         let waiting = Count::up(self, &self.0.waiting);
         let permit = self
             .0
@@ -199,7 +208,7 @@ impl Capacity {
         let busy = Count::up(self, &self.0.busy);
         let now = Instant::now();
         let service_time = self.service_time();
-        let (slot, start) = {
+        let (slot, start, before) = {
             let mut slots = self.0.slots.lock();
             // A permit guarantees a free slot; the one that came free first is the one whose
             // release gave this request its permit.
@@ -212,15 +221,20 @@ impl Capacity {
             let start = joined
                 .max(slot.free_at)
                 .max(now.checked_sub(LAG_CREDIT).unwrap_or(now));
+            let before = slot.free_at;
             slot.taken = true;
             slot.free_at = start + service_time;
-            (i, start)
+            (i, start, before)
         };
-        // Gives the worker back even if this request is dropped mid-service; its `free_at`
-        // keeps it busy for the next request until the work would have ended.
+        // Gives the worker back even if this request is dropped: mid-service, its `free_at`
+        // keeps it busy for the next request until the work would have ended; before its
+        // start (its worker was still finishing abandoned work), it never began, and the
+        // worker's time is given back.
         let release = Release {
             capacity: self,
             slot,
+            start,
+            before,
         };
         tokio::time::sleep_until((start + service_time).into()).await;
         // The slot before the permit: whoever the permit wakes must find a free slot.
@@ -315,11 +329,22 @@ impl Drop for Count<'_> {
 struct Release<'a> {
     capacity: &'a Capacity,
     slot: usize,
+    /// When this request's work starts (it may be later than now).
+    start: Instant,
+    /// The slot's `free_at` before this request booked it.
+    before: Instant,
 }
 
 impl Drop for Release<'_> {
     fn drop(&mut self) {
-        self.capacity.0.slots.lock()[self.slot].taken = false;
+        let mut slots = self.capacity.0.slots.lock();
+        let slot = &mut slots[self.slot];
+        if Instant::now() < self.start {
+            // Abandoned before its work began: the booking goes, or every abandoned request
+            // would push the worker's next free moment further out, work nobody does.
+            slot.free_at = self.before;
+        }
+        slot.taken = false;
     }
 }
 
@@ -473,6 +498,28 @@ mod tests {
             "the abandoned request left the queue"
         );
         first.await.unwrap();
+        assert_eq!(capacity.served(), 1);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn abandoned_requests_cost_only_the_work_they_began() {
+        // One worker, 50 ms. A request abandoned 10 ms into its service keeps the worker
+        // busy until its 50 ms are up; the requests abandoned while they wait for that
+        // (having the worker but not yet its time) cost nothing.
+        let capacity = Capacity::new(1, Duration::from_millis(50)).unwrap();
+        let t0 = Instant::now();
+        let cut = |ms| tokio::time::timeout(Duration::from_millis(ms), capacity.serve());
+        assert!(cut(10).await.is_err(), "abandoned mid-service");
+        for _ in 0..20 {
+            assert!(cut(2).await.is_err(), "abandoned before its start");
+        }
+        let served = capacity.serve().await;
+        let done = t0.elapsed();
+        assert!(
+            done < Duration::from_millis(160),
+            "the worker is free 50 ms after the first start, so the next request ends by about \
+             100 ms; it ended after {done:?} ({served:?})"
+        );
         assert_eq!(capacity.served(), 1);
     }
 }
