@@ -138,11 +138,10 @@ async fn checkout(State(edge): State<Edge>, Json(order): Json<Checkout>) -> Resp
     } else {
         None
     };
-    let served = edge.capacity.serve().await;
-    let waited = started.elapsed().saturating_sub(served.served);
+    let served = edge.capacity.serve_since(started).await;
     Json(Receipt {
         cart: order.cart,
-        waited_ms: waited.as_secs_f64() * 1000.0,
+        waited_ms: served.waited.as_secs_f64() * 1000.0,
         served_ms: served.served.as_secs_f64() * 1000.0,
     })
     .into_response()
