@@ -472,8 +472,12 @@ impl Replica {
                 let view = next.clone();
                 asks.spawn(async move { ask_to_join(&peer, view).await });
             }
+            // Enough answers end the round: a hung peer must not hold the promotion for its
+            // whole timeout (the asks still out are dropped).
             let (mut joined, mut rival) = (Vec::new(), None::<View>);
-            while let Some(answer) = asks.join_next().await {
+            while joined.len() < needed.max(1)
+                && let Some(answer) = asks.join_next().await
+            {
                 match answer {
                     Ok(Joined::Carts(carts)) => joined.push(carts),
                     Ok(Joined::Refused(view)) => rival = Some(view),

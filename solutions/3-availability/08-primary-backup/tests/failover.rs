@@ -8,6 +8,7 @@
 //! no workload or checker of its own, because the kit's cart client follows redirects.
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use harness::check::CheckResult;
@@ -207,6 +208,120 @@ fn a_killed_primary_is_replaced_without_losing_an_acknowledged_write() {
         naive.lost,
         naive.report
     );
+}
+
+#[test]
+fn a_hung_primary_is_replaced_after_about_t_and_accepts_nothing_when_it_wakes() {
+    let cluster = start(2);
+    block_on(async {
+        let first = shop(&cluster, "n1").add("9", &add("first")).await;
+        cluster.expect_answer(first, "the first add, at n1").await;
+
+        // Steady writes through n3 (a backup: redirected to the primary), one every 20 ms,
+        // each given 250 ms, every outcome noted with its times.
+        let probes = Arc::new(Mutex::new(Vec::<Probe>::new()));
+        let writer = {
+            let (client, probes) = (shop(&cluster, "n3").timeout(PROBE_TIMEOUT), probes.clone());
+            tokio::spawn(async move {
+                for i in 0.. {
+                    let sent = Instant::now();
+                    let ok = client.add("9", &add(&format!("p{i}"))).await.is_ok();
+                    probes.lock().unwrap().push(Probe {
+                        sent,
+                        done: Instant::now(),
+                        ok,
+                    });
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+            })
+        };
+        let mut rng = StdRng::seed_from_u64(SEED);
+        tokio::time::sleep(Duration::from_millis(rng.random_range(300..700))).await;
+        let hung = Instant::now();
+        cluster.pause("n1").expect("pause the primary");
+        let back = cluster
+            .eventually("a write acknowledged after the pause", 3 * T, async || {
+                let probes = probes.lock().unwrap();
+                probes
+                    .iter()
+                    .find(|p| p.ok && p.sent > hung)
+                    .map(|p| p.done)
+                    .ok_or_else(|| {
+                        format!("{} writes tried since, none acknowledged", probes.len())
+                    })
+            })
+            .await;
+        writer.abort();
+        let gap = back - hung;
+        let (low, high) = (
+            T * 3 / 4 - Duration::from_millis(100),
+            T * 5 / 4 + FAILOVER_BOUND,
+        );
+        println!(
+            "a hung primary: writes unavailable for {gap:?} (detection takes 0.75 T to 1.25 T, T = {T:?}; seed {SEED})"
+        );
+        assert!(
+            low <= gap && gap <= high,
+            "writes were unavailable for {gap:?} after the primary hung; expected the detector's \
+             0.75 T to 1.25 T (T = {T:?}) plus at most {FAILOVER_BOUND:?}: between {low:?} and {high:?}"
+        );
+        let promoted = status(&cluster, "n2").await;
+        assert_eq!(
+            (promoted.view, promoted.role),
+            (view(2, "n2"), Role::Primary)
+        );
+
+        // It wakes believing it is still the primary of epoch 1. Whatever it tries in that
+        // epoch is refused, so it acknowledges nothing, and learns who replaced it.
+        cluster.resume("n1").expect("resume the old primary");
+        let woken = cluster.carts("n1").add("9", &add("to-the-woken")).await;
+        match &woken {
+            Err(CartError::Refused {
+                status: 421,
+                message,
+                ..
+            }) => {
+                assert!(
+                    message.contains("n2"),
+                    "the woken primary names n2: {message}"
+                )
+            }
+            Err(CartError::Refused { status: 503, .. }) => {}
+            other => panic!("the woken old primary must not acknowledge a write: {other:?}"),
+        }
+        cluster
+            .eventually(
+                "n1 to be a backup of epoch 2",
+                Duration::from_secs(2),
+                async || {
+                    let status = status(&cluster, "n1").await;
+                    match (&status.view, status.role) {
+                        (v, Role::Backup) if *v == view(2, "n2") => Ok(()),
+                        _ => Err(format!("n1 is {status:?}")),
+                    }
+                },
+            )
+            .await;
+        for id in NODES {
+            assert!(
+                !own_copy(&cluster, id, "9")
+                    .await
+                    .contains(&"to-the-woken".to_string()),
+                "{id} holds the write the woken primary was sent"
+            );
+        }
+    });
+}
+
+/// How long a probe write waits for its answer: a request sent to the hung primary gives up
+/// after this, and the next one goes to whoever is primary by then.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(250);
+
+/// One probe write: when it was sent, when it ended, and whether it was acknowledged.
+struct Probe {
+    sent: Instant,
+    done: Instant,
+    ok: bool,
 }
 
 #[test]
