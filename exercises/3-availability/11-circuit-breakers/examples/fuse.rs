@@ -1,0 +1,3 @@
+//! `cargo lab demo fuse`: written below.
+
+fn main() {}
