@@ -86,9 +86,9 @@ impl std::fmt::Debug for Latencies {
 /// intended before `run` is over is sent, and no other. `request(i)` makes request `i`: the
 /// future it returns ends when the reply is in. Each request's latency counts from its
 /// intended send time to the end of its future, never from the moment it was actually sent.
-pub async fn open_loop<R, F>(rate: f64, run: Duration, mut request: R) -> Latencies
+pub async fn open_loop<R, F>(rate: f64, run: Duration, request: R) -> Latencies
 where
-    R: FnMut(u64) -> F,
+    R: Fn(u64) -> F,
     F: Future<Output = ()> + Send + 'static,
 {
     assert!(
