@@ -23,7 +23,10 @@
 //! - [`Cluster::http`] gives a [`NodeHttp`] (HTTP to one node through its client proxy, with
 //!   the cookie for internal routes when asked), and [`Cluster::carts`] the kit's
 //!   [`CartClient`] for a node; [`NodeHttp::metric`] reads one figure off its `/metrics`.
+//! - [`Cluster::replicas`] reads every cart from every node's own store, so a checker can hold
+//!   each replica to the history, not only the copy a read finds.
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::time::{Duration, Instant};
 
@@ -32,7 +35,9 @@ use node_kit::error::causes;
 use reqwest::{Method, RequestBuilder};
 use serde::de::DeserializeOwned;
 
+use crate::check::FinalReads;
 use crate::cluster::Cluster;
+use crate::deployment::NodeState;
 
 /// How often [`Cluster::eventually`] runs its check.
 pub const POLL: Duration = Duration::from_millis(20);
@@ -131,6 +136,29 @@ impl Cluster {
     /// The kit's cart client for node `id`'s public cart API, through its client proxy.
     pub fn carts(&self, id: &str) -> CartClient {
         self.http(id).carts()
+    }
+
+    /// What each node that is up stores itself of every cart in `carts` (its own store
+    /// under `/internal`, asking no one), by node id: one [`FinalReads`] per replica, for
+    /// [`crate::check`]'s checkers (`NoLostAcks` over each copy, not only the one a read
+    /// finds). Killed and paused nodes are left out; a read that gets no answer fails the test.
+    pub async fn replicas(&self, carts: &[impl AsRef<str>]) -> BTreeMap<String, FinalReads> {
+        let mut replicas = BTreeMap::new();
+        for id in self.ids() {
+            if self.state(&id) != NodeState::Up {
+                continue;
+            }
+            let store = self.http(&id).internal_carts();
+            let mut stored = FinalReads::new();
+            for cart in carts {
+                let cart = cart.as_ref();
+                let what = format!("the read of {id}'s own copy of cart {cart}");
+                let answer = self.expect_answer(store.get(cart).await, &what).await;
+                stored.insert(cart.to_string(), answer.cart.items);
+            }
+            replicas.insert(id, stored);
+        }
+        replicas
     }
 }
 
