@@ -96,8 +96,15 @@ fn a_blown_fuse_lets_one_probe_through_per_reset_interval() {
     }
     assert_eq!(fuse.ask(), Ask::Blown, "four melts at once blow it");
 
+    // The calls that were in flight when it blew time out too: a blown fuse stays as it is,
+    // and its first probe is still due one reset interval after it blew.
+    clock.advance(ms(100));
+    for _ in 0..10 {
+        fuse.melt();
+    }
+
     // Until the reset interval is up, everyone is refused.
-    for _ in 0..499 {
+    for _ in 0..399 {
         clock.advance(ms(1));
         assert_eq!(
             fuse.ask(),
@@ -117,6 +124,12 @@ fn a_blown_fuse_lets_one_probe_through_per_reset_interval() {
         fuse.ask(),
         Ask::Blown,
         "a probe is out: the next caller is refused"
+    );
+    let stats = fuse.stats();
+    assert_eq!(
+        (stats.blows, stats.melts, stats.probes, stats.refused),
+        (1, 14, 1, 401),
+        "(blows, melts, probes, refusals): the melts while blown changed nothing: {stats:?}"
     );
 
     // The probe fails; the dependency stays broken for 10 more reset intervals while a caller
