@@ -165,11 +165,7 @@ fn split_and_heal(merge: &str) -> Healed {
                 .finals
                 .insert(node.to_string(), shop.read_all(node, &carts).await);
         }
-        for node in common::NODES {
-            healed
-                .own_copies
-                .insert(node.to_string(), shop.own_copies(node, &carts).await);
-        }
+        healed.own_copies = cluster.replicas(&carts).await;
     });
     healed
 }

@@ -146,15 +146,6 @@ impl<'a> Shop<'a> {
         }
         finals
     }
-
-    /// Every cart in `carts` as node `id` itself holds it, asking no one.
-    pub async fn own_copies(&self, id: &str, carts: &[String]) -> FinalReads {
-        let mut finals = FinalReads::new();
-        for cart in carts {
-            finals.insert(cart.clone(), self.own_copy(id, cart).await);
-        }
-        finals
-    }
 }
 
 /// An acknowledged add, with the replicas that took its copy.
