@@ -17,9 +17,11 @@
 //! queue, where it can be seen and refused. Unregulated, the service's own queue (first come,
 //! first served, unbounded) holds everyone.
 //!
-//! `/metrics` shows the regulator's `regulator_queue_depth`, `regulator_queue_depth_peak`,
-//! `regulator_in_service`, `regulator_admitted`, `regulator_rejected` and `regulator_expired`
-//! beside the kit's `capacity_*` figures (the unregulated queue is `capacity_queue_depth`).
+//! `/metrics` shows the regulator's gauges `regulator_queue_depth`, `regulator_queue_depth_peak`
+//! and `regulator_in_service` and its counters `regulator_admitted_total`,
+//! `regulator_rejected_total` and `regulator_expired_total`, beside the kit's `capacity_*`
+//! figures (the unregulated queue is `capacity_queue_depth`). No labels: nothing a client
+//! sends adds a series.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -262,11 +262,13 @@ impl Regulator {
                 Admission::Serve => {
                     state.in_service += 1;
                     state.admitted += 1;
+                    self.count("regulator_admitted_total", 1);
                     self.publish(&state);
                     return Ok(self.pass());
                 }
                 Admission::Reject => {
                     state.rejected += 1;
+                    self.count("regulator_rejected_total", 1);
                     self.publish(&state);
                     return Err(Overload::Full {
                         max_queue: limits.max_queue,
@@ -311,11 +313,13 @@ impl Regulator {
             let next = next_in_line(&mut state.queue, Instant::now(), max_wait);
             let expired = before - state.queue.len() - usize::from(next.is_some());
             state.expired += expired as u64;
+            self.count("regulator_expired_total", expired);
             match next {
                 // The slot passes on: still one in service.
                 Some(waiter) => {
                     if waiter.serve().is_ok() {
                         state.admitted += 1;
+                        self.count("regulator_admitted_total", 1);
                         break;
                     }
                     // Its request is gone; the next one, then.
@@ -354,9 +358,14 @@ impl Regulator {
         metrics.set("regulator_queue_depth", state.queue.len() as f64);
         metrics.set("regulator_queue_depth_peak", state.peak_queue as f64);
         metrics.set("regulator_in_service", state.in_service as f64);
-        metrics.set("regulator_admitted", state.admitted as f64);
-        metrics.set("regulator_rejected", state.rejected as f64);
-        metrics.set("regulator_expired", state.expired as f64);
+    }
+
+    fn count(&self, counter: &str, by: usize) {
+        if let Some(metrics) = &self.0.metrics
+            && by > 0
+        {
+            metrics.add(counter, by as f64);
+        }
     }
 }
 
