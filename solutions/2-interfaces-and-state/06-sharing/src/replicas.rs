@@ -64,8 +64,7 @@ impl Replicas {
 
     /// Copies `value`, the node's copy of `key` in `class`, to every replica of the class at
     /// once, and returns when each has answered or timed out: the ids of the replicas that
-    /// took it, in the order of [`Replicas::of`]. No replica for the class: nothing to wait
-    /// for.
+    /// took it. No replica for the class: nothing to wait for.
     pub async fn copy<V: Serialize + Sync>(
         &self,
         class: DataClass,

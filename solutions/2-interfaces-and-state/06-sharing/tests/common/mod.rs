@@ -34,7 +34,8 @@ pub fn start(share: &str, merge: &str) -> Cluster {
 /// A write's answer: what it returned, and the replicas that took its copy.
 pub struct Written<T> {
     pub value: T,
-    /// The `x-copied-to` header, split: the replicas holding a copy at the acknowledgement.
+    /// The `x-copied-to` header, split and sorted: the replicas holding a copy at the
+    /// acknowledgement.
     pub copied_to: Vec<String>,
 }
 
@@ -159,9 +160,11 @@ pub fn written(answer: Answer) -> Written<Vec<String>> {
 
 fn copied_to(header: Option<&[u8]>) -> Vec<String> {
     let header = header.expect("every write's answer names its copies in x-copied-to");
-    String::from_utf8_lossy(header)
+    let mut ids: Vec<String> = String::from_utf8_lossy(header)
         .split(',')
         .filter(|id| !id.is_empty())
         .map(str::to_string)
-        .collect()
+        .collect();
+    ids.sort();
+    ids
 }
