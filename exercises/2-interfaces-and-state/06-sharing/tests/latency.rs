@@ -13,11 +13,12 @@ use harness::block_on;
 const ROUNDS: usize = 100;
 
 /// The latency put on n1's links to its peers for the second half: each copy crosses it
-/// twice (the copy out, the answer back).
-const LINK: Duration = Duration::from_millis(50);
+/// twice (the copy out, the answer back). Long, so that a busy machine's scheduling delays
+/// (tens of milliseconds at worst) stay small beside it.
+const LINK: Duration = Duration::from_millis(200);
 
 /// Writes of each kind timed behind that latency.
-const SLOW_ROUNDS: usize = 10;
+const SLOW_ROUNDS: usize = 5;
 
 #[test]
 fn a_shared_write_waits_for_its_copies_and_an_unshared_one_does_not() {
@@ -90,7 +91,7 @@ fn a_shared_write_waits_for_its_copies_and_an_unshared_one_does_not() {
         // Both copies cross their links at the same time: a write waits for the slowest copy
         // (2 x LINK), not for the sum of them (4 x LINK, which no machine can beat).
         assert!(
-            copied_p50 < 2 * LINK + 2 * LINK * 7 / 10,
+            copied_p50 < 3 * LINK,
             "behind {LINK:?} links a login's p50 was {copied_p50:?}: the two copies must go out \
              at once (about {:?}), not one after the other ({:?} or more)",
             2 * LINK,
