@@ -10,6 +10,7 @@
 //! title = "Remote calls"   # shown by `cargo lab`
 //! minutes = 25             # how long it takes in the room
 //! core = true              # on the half-day path
+//! benches = ["dedup"]      # optional: criterion benches, each benches/<name>.rs
 //! ```
 //!
 //! The brief is the crate's `README.md`. The hints are not in it: they live in [`HINTS`]
@@ -57,6 +58,9 @@ pub struct Exercise {
     pub minutes: u32,
     /// On the half-day core path.
     pub core: bool,
+    /// The solution's criterion benchmarks (`benches/<name>.rs`, `cargo bench -p <solution>
+    /// --bench <name>`), from `benches` in the metadata; none if it has no such list.
+    pub benches: Vec<String>,
 }
 
 impl Exercise {
@@ -257,6 +261,21 @@ fn read_exercise(
         .get("core")
         .and_then(|v| v.as_bool())
         .ok_or("[package.metadata.lab] needs core = true or false")?;
+    let benches = match lab.get("benches") {
+        None => Vec::new(),
+        Some(list) => list
+            .as_array()
+            .and_then(|list| list.iter().map(|b| b.as_str().map(String::from)).collect())
+            .ok_or("[package.metadata.lab] benches must be a list of names, e.g. [\"ring\"]")?,
+    };
+    if let Some(missing) = benches
+        .iter()
+        .find(|b| !dir.join("benches").join(format!("{b}.rs")).is_file())
+    {
+        return Err(format!(
+            "[package.metadata.lab] benches names {missing:?}, but there is no benches/{missing}.rs"
+        ));
+    }
     Ok(Exercise {
         number,
         name: name.to_string(),
@@ -265,6 +284,7 @@ fn read_exercise(
         title: title.to_string(),
         minutes,
         core,
+        benches,
     })
 }
 

@@ -587,6 +587,7 @@ mod tests {
             title: format!("Exercise {number}"),
             minutes: 20,
             core,
+            benches: Vec::new(),
         }
     }
 
