@@ -24,6 +24,7 @@
 //! binary it built, solution or exercise: `--node <binary> --out <dir> [--seed S]`. With
 //! `--impl exercise` the senders and the budget are the attendee's code.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -192,8 +193,8 @@ struct Measured {
     steady: usize,
     /// The most arrivals in any 100 ms after the fault began (sliding).
     peak: usize,
-    /// Every arrival of the act's requests that were sent while the fault lasted, and those
-    /// requests: their load on the service, retries included.
+    /// The act's requests that first reached the node while the fault lasted, and every
+    /// arrival of them: their load on the service, retries included.
     hit_arrivals: usize,
     hit_requests: usize,
 }
@@ -681,28 +682,24 @@ fn measure(act: &Act, arrivals: &[(String, Duration)]) -> Measured {
         .copied()
         .filter(|t| *t >= act.fault.0)
         .collect();
-    // The requests sent while the fault lasted: their number is their index in the batch.
-    let sent_during = |id: &str| -> bool {
-        id.strip_prefix(&prefix)
-            .and_then(|i| i.parse::<u32>().ok())
-            .is_some_and(|i| {
-                let at = act.start + EVERY * i;
-                at >= act.fault.0 && at < act.fault.1
-            })
+    // The requests that first reached the node while the fault lasted, and every arrival of
+    // them: the node's own view, whenever the client got round to sending them.
+    let mut first: HashMap<&str, Duration> = HashMap::new();
+    for (id, t) in arrivals.iter().filter(|(id, _)| id.starts_with(&prefix)) {
+        first.entry(id.as_str()).or_insert(*t);
+    }
+    let hit = |id: &str| {
+        first
+            .get(id)
+            .is_some_and(|t| *t >= act.fault.0 && *t < act.fault.1)
     };
-    let hit: Vec<&str> = arrivals
-        .iter()
-        .map(|(id, _)| id.as_str())
-        .filter(|id| id.starts_with(&prefix) && sent_during(id))
-        .collect();
-    let mut requests: Vec<&str> = hit.clone();
-    requests.sort();
-    requests.dedup();
+    let hit_requests = first.keys().filter(|id| hit(id)).count();
+    let hit_arrivals = arrivals.iter().filter(|(id, _)| hit(id)).count();
     Measured {
         steady: before[before.len() / 2],
         peak: check::peak_rate(&after, WINDOW),
-        hit_arrivals: hit.len(),
-        hit_requests: requests.len(),
+        hit_arrivals,
+        hit_requests,
     }
 }
 
@@ -730,10 +727,12 @@ fn checks(run: &Storm) -> (Vec<CheckResult>, String) {
         .unit("x steady")
         .detail(format!("peak {} per 100 ms, steady {steady}", n2.peak)),
         CheckResult::new(
-            format!("act 1: {NAIVE}'s unjittered clients come back together (at least 4x)"),
+            // 8 to 9x on a quiet laptop; a busy one runs the clients' timers late, which
+            // spreads the wave a little (5x beside two builds).
+            format!("act 1: {NAIVE}'s unjittered clients come back together (at least 3x)"),
             n1.peak as f64 / steady as f64,
             Bound::AtLeast,
-            4.0,
+            3.0,
         )
         .unit("x steady")
         .detail(format!("peak {} per 100 ms, steady {steady}", n1.peak)),
@@ -745,7 +744,7 @@ fn checks(run: &Storm) -> (Vec<CheckResult>, String) {
         )
         .unit("x")
         .detail(format!(
-            "{} arrivals for the {} requests sent while every reply was lost",
+            "{} arrivals for the {} requests that first reached it while every reply was lost",
             f2.hit_arrivals, f2.hit_requests
         )),
         CheckResult::new(
@@ -756,7 +755,7 @@ fn checks(run: &Storm) -> (Vec<CheckResult>, String) {
         )
         .unit("x")
         .detail(format!(
-            "{} arrivals for the {} requests sent while every reply was lost",
+            "{} arrivals for the {} requests that first reached it while every reply was lost",
             f1.hit_arrivals, f1.hit_requests
         )),
     ];
@@ -784,7 +783,7 @@ fn checks(run: &Storm) -> (Vec<CheckResult>, String) {
     }
     let _ = writeln!(
         figures,
-        "\nact 2, every reply lost for 1 s: the load of the requests sent meanwhile"
+        "\nact 2, every reply lost for 1 s: the load of the requests that arrived meanwhile"
     );
     let _ = writeln!(
         figures,
