@@ -52,6 +52,10 @@ pub struct RunArgs {
     /// of docker-compose.yml (build the image first: scripts/build-image.sh).
     #[arg(long, value_enum, default_value_t = Target::Local)]
     pub target: Target,
+    /// Node flags after the file's own, for every node (`-- --r 1 --w 1`): the same
+    /// scenario against a node configured differently. Local processes only.
+    #[arg(last = true)]
+    pub node_args: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -332,6 +336,11 @@ fn play(root: &Path, args: RunArgs) -> ExitCode {
     };
     let first_seed = args.seed.unwrap_or(scenario.seed);
     if args.target == Target::Compose {
+        if !args.node_args.is_empty() {
+            return fail(
+                "node flags after -- work on local processes only: the containers run the image's command",
+            );
+        }
         return on_containers(root, &scenario, &args, first_seed);
     }
     let bin = match build_node(root, &scenario.cluster.node, args.implementation) {
@@ -363,7 +372,7 @@ fn play(root: &Path, args: RunArgs) -> ExitCode {
             bin: bin.clone(),
             seed: Some(seed),
             out,
-            extra_args: Vec::new(),
+            extra_args: args.node_args.clone(),
             observer: progress_bar(scenario.duration),
         };
         match scenario::run(&scenario, &options) {
