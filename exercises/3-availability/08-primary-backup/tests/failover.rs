@@ -24,22 +24,24 @@ use rand::{RngExt, SeedableRng};
 const NODES: [&str; 3] = ["n1", "n2", "n3"];
 
 /// T of the detector. A killed primary is seen at once (its connections close), a hung one
-/// after about T.
-const T: Duration = Duration::from_millis(1000);
+/// after about T. Two seconds, so a node starved of CPU on a busy machine is not taken for
+/// a dead one.
+const T: Duration = Duration::from_millis(2000);
 
 /// A killed node's closed connection reaches its peers' detectors well within one tick
 /// interval (exercise 02 measures it in milliseconds): the detection time of a kill.
 const KILL_DETECTION: Duration = Duration::from_millis(250);
 
 /// What a failover may add to the detection time before writes are acknowledged again: the
-/// new primary's one round to the live nodes, and the next client request through it.
-/// (The reference takes about 50 ms on a quiet machine.)
-const FAILOVER_BOUND: Duration = Duration::from_millis(750);
+/// new primary's one round to the live nodes, and the next client request through it. (The
+/// reference takes tens of milliseconds on a quiet machine; a machine shared by a dozen
+/// builds stretches it to a second.)
+const FAILOVER_BOUND: Duration = Duration::from_millis(1500);
 
 /// In the failover runs, every byte between the first primary and its backups is this late,
 /// so a write the primary holds reaches the backups this much later: the window in which a
 /// primary that acknowledges on its own copy (W = 1) holds writes nobody else has.
-const LAG: Duration = Duration::from_millis(300);
+const LAG: Duration = Duration::from_millis(400);
 
 /// The seed of the failover runs: it places the kill and drives the workload.
 const SEED: u64 = 42;
@@ -237,8 +239,10 @@ fn a_hung_primary_is_replaced_after_about_t_and_accepts_nothing_when_it_wakes() 
         };
         let mut rng = StdRng::seed_from_u64(SEED);
         tokio::time::sleep(Duration::from_millis(rng.random_range(300..700))).await;
-        let hung = Instant::now();
+        // From the moment every thread of n1 has stopped: a write sent before may still have
+        // been served by it.
         cluster.pause("n1").expect("pause the primary");
+        let hung = Instant::now();
         let back = cluster
             .eventually("a write acknowledged after the pause", 3 * T, async || {
                 let probes = probes.lock().unwrap();
@@ -410,7 +414,8 @@ fn the_restarted_old_primary_accepts_nothing_with_its_stale_epoch() {
 fn the_internal_routes_refuse_bad_input_with_a_json_4xx() {
     let cluster = start(2);
     block_on(async {
-        let ok = replicate(&cluster, "n2", &view(1, "n1"), "fine").await;
+        let current = status(&cluster, "n2").await.view;
+        let ok = replicate(&cluster, "n2", &current, "fine").await;
         assert_eq!(
             ok.status, 200,
             "a well-formed write of the current epoch: {}",
@@ -518,7 +523,7 @@ nodes = 3
 rate = 100
 carts = 10
 read_share = 0.0
-timeout = "2s"
+timeout = "3s"
 [[faults]]
 at = "{}ms"
 fault = "kill"
@@ -530,7 +535,8 @@ check = "no-lost-acks"
     );
     let scenario =
         Scenario::parse(Path::new("failover-test.toml"), &text).expect("a valid scenario");
-    let out = cluster.run_dir().join(format!("failover-w{w}"));
+    // Kept after the run (the cluster's own directory goes with a passing cluster).
+    let out = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("failover-w{w}-seed{SEED}"));
     let options = RunOptions {
         bin: harness::node_bin!().into(),
         seed: Some(SEED),
