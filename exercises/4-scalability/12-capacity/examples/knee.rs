@@ -63,7 +63,7 @@ const SERVICE_TIME: Duration = Duration::from_millis(20);
 const CAPACITY: f64 = WORKERS as f64 / 0.020;
 
 /// The promise each step is held to.
-const SLO: Duration = Duration::from_millis(100);
+const SLO: Duration = Duration::from_millis(150);
 
 /// A client gives up after this.
 const GIVE_UP: Duration = Duration::from_secs(5);

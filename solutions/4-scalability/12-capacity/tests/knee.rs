@@ -116,6 +116,21 @@ fn table(steps: &[Step]) -> String {
     out
 }
 
+/// Why a run measured a machine too busy to keep time, if it did: a step below capacity
+/// whose median request took over twice the service time.
+fn busy_machine(steps: &[Step]) -> Option<String> {
+    let slow = steps
+        .iter()
+        .find(|s| s.offered < CAPACITY && s.p50 > common::SERVICE_TIME * 2)?;
+    Some(format!(
+        "the machine was busy: at {:.0}/s, below capacity, the median request took {:.1} ms \
+         where the node serves in {} ms",
+        slow.offered,
+        ms(slow.p50),
+        common::SERVICE_TIME.as_millis()
+    ))
+}
+
 #[test]
 fn a_ramp_finds_the_knee_near_c_over_s_and_a_closed_loop_finds_its_own_limit() {
     assert_eq!(knee(&[], SLO), None, "no steps, no knee");
@@ -128,20 +143,34 @@ fn a_ramp_finds_the_knee_near_c_over_s_and_a_closed_loop_finds_its_own_limit() {
             "one request to an idle node"
         );
 
-        // Open loop: the ramp offers each step's rate whatever the node does.
-        let open = ramp_on(&cluster, "n1", Mode::Open).await;
-        println!("open loop:\n{}", table(&open.steps));
+        // Open loop: the ramp offers each step's rate whatever the node does. A machine too
+        // busy to keep time (another build on both cores) slows every request below
+        // capacity, where the node serves in 20 ms: that run measured the machine, not the
+        // node, so it is run again (up to three runs).
+        let mut run = 1;
+        let open = loop {
+            let open = ramp_on(&cluster, "n1", Mode::Open).await;
+            println!("open loop, run {run}:\n{}", table(&open.steps));
+            match busy_machine(&open.steps) {
+                Some(why) if run < 3 => println!("{why}; running the ramp again"),
+                _ => break open,
+            }
+            run += 1;
+        };
         let found = knee(&open.steps, SLO);
         println!("knee {found:?} of c/s = {CAPACITY}/s");
         let Some(rate) = found else {
             panic!(
-                "a ramp from 0.3 to 1.3 times capacity has a knee inside it (SLO p99 {SLO:?}):\n{}",
+                "a ramp from 0.3 to 1.3 times capacity has a knee inside it (SLO p99 \
+                 {SLO:?}){}:\n{}",
+                busy_machine(&open.steps).map_or(String::new(), |why| format!("; {why}")),
                 table(&open.steps)
             );
         };
         assert!(
             (0.75..=1.25).contains(&(rate / CAPACITY)),
-            "the knee {rate}/s should be within 25% of c/s = {CAPACITY}/s:\n{}",
+            "the knee {rate}/s should be within 25% of c/s = {CAPACITY}/s{}:\n{}",
+            busy_machine(&open.steps).map_or(String::new(), |why| format!(" ({why})")),
             table(&open.steps)
         );
 
@@ -157,9 +186,17 @@ fn a_ramp_finds_the_knee_near_c_over_s_and_a_closed_loop_finds_its_own_limit() {
              is {naive}/s:\n{}",
             table(&closed.steps)
         );
+        let medians: Vec<Duration> = closed
+            .steps
+            .iter()
+            .filter(|s| s.sent > 0)
+            .map(|s| s.p50)
+            .collect();
+        let (lowest, highest) = (medians.iter().min(), medians.iter().max());
         assert!(
-            closed.steps.iter().all(|s| s.p99 <= SLO),
-            "the closed loop never queued at the node, so its latency looked fine throughout:\n{}",
+            matches!((lowest, highest), (Some(&lo), Some(&hi)) if hi <= lo * 5 / 2),
+            "the closed loop never queued at the node, so its median latency should have stayed \
+             flat all the way up (within 2.5x of its lowest):\n{}",
             table(&closed.steps)
         );
         // Little's law read backwards: 2 in flight for W each is 2 / W a second.

@@ -13,8 +13,10 @@ pub const WORKERS: usize = 4;
 pub const SERVICE_TIME: Duration = Duration::from_millis(20);
 pub const CAPACITY: f64 = WORKERS as f64 / 0.020;
 
-/// The shop's promise for one request: a p99 within 5 service times.
-pub const SLO: Duration = Duration::from_millis(100);
+/// The shop's promise for one request, held to each step of a ramp: a p99 within 150 ms.
+/// A step's p99 is nearly its slowest request, so the promise leaves room for a busy
+/// machine's hiccup below capacity; past capacity the queue outgrows it within a step.
+pub const SLO: Duration = Duration::from_millis(150);
 
 /// A client gives up after this.
 pub const GIVE_UP: Duration = Duration::from_secs(3);
