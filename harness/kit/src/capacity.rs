@@ -10,7 +10,8 @@
 //! - [`Capacity`]: the pool. [`Capacity::serve`] waits in one first-come, first-served queue
 //!   for a worker, holds it for `s`, and says how long it waited and how long it was served.
 //!   Whatever sits in front of it (exercise 13's regulator, 14's adaptive limit, 15's ring)
-//!   calls `serve` once per request.
+//!   calls `serve` once per request, or [`Capacity::serve_since`] with the moment the
+//!   request arrived when it kept the request in a queue of its own first.
 //! - [`Capacity::routes`]: the pool as a node: `POST /work` (one request's worth of work) and
 //!   `GET`/`PUT /internal/capacity` (the pool's figures; a new service time while it runs, so
 //!   that capacity can halve mid-run). Exercise 12 drives `POST /work` directly.

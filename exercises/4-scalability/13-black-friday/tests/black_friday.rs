@@ -44,7 +44,8 @@ fn at_three_times_capacity_the_regulated_edge_keeps_its_promise_and_the_unregula
         assert_eq!(
             first,
             harness::load::Outcome::Ok,
-            "a checkout at an idle edge"
+            "a checkout at an idle edge must be served at once: does admit() serve while a slot \
+             is free?"
         );
         let calm = overload(
             &cluster,

@@ -162,7 +162,10 @@ async fn under_a_burst_the_regulator_serves_its_limit_queues_its_bound_and_refus
     // 4 served, 8 queued, 8 refused; the passes are held until the burst is in.
     let mut passes = Vec::new();
     for _ in 0..4 {
-        passes.push(regulator.enter().await.expect("a free slot serves at once"));
+        let pass = tokio::time::timeout(ms(1000), regulator.enter())
+            .await
+            .expect("a request to a free slot must be served at once, not queued");
+        passes.push(pass.expect("a free slot serves at once"));
     }
     let mut queued = Vec::new();
     for _ in 0..8 {
@@ -194,11 +197,10 @@ async fn under_a_burst_the_regulator_serves_its_limit_queues_its_bound_and_refus
     // Each freed slot goes to the head of the queue, until the queue is empty.
     drop(passes);
     for waiter in queued {
-        assert_eq!(
-            waiter.await.unwrap(),
-            Ok(()),
-            "a queued request in time is served"
-        );
+        let turn = tokio::time::timeout(ms(2000), waiter)
+            .await
+            .expect("a freed slot must go to the next in line: a queued request waited 2 s");
+        assert_eq!(turn.unwrap(), Ok(()), "a queued request in time is served");
     }
     let figures = regulator.figures(true);
     assert_eq!(
@@ -218,7 +220,10 @@ async fn under_a_burst_the_regulator_serves_its_limit_queues_its_bound_and_refus
     };
     tokio::time::sleep(LIMITS.max_wait + ms(50)).await;
     drop(held);
-    let refused = late.await.unwrap();
+    let refused = tokio::time::timeout(ms(2000), late)
+        .await
+        .expect("a request that waited too long must be answered when a slot frees")
+        .unwrap();
     assert!(
         matches!(refused, Err(Overload::Expired { waited, .. }) if waited > LIMITS.max_wait),
         "a request that waited 150 ms for a slot is refused: {refused:?}"

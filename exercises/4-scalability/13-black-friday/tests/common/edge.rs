@@ -39,9 +39,11 @@ pub const REJECTED: &str = "rejected";
 pub const EXPIRED: &str = "expired";
 
 /// A client straight to `node` (not through its proxy: these tests break nothing, and the
-/// proxy's work would be the test process's).
+/// proxy's work would be the test process's). It gives up after 2 s: a checkout that waits
+/// for ever (a queue nobody serves) fails the test, it does not hang it.
 pub fn client() -> reqwest::Client {
     reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
         .pool_idle_timeout(node_kit::peer::POOL_IDLE)
         .no_proxy()
         .build()
