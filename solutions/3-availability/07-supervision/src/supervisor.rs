@@ -97,9 +97,9 @@ impl RestartLog {
 /// Which children to restart when child `crashed` (an index in start order) of `children`
 /// has ended, under `strategy`: a range of indexes, in start order.
 pub fn to_restart(strategy: Strategy, crashed: usize, children: usize) -> Range<usize> {
-    // lab:todo Return the children strategy restarts when child crashed ends, in start order.
-    // one_for_one: only crashed; one_for_all: all of them; rest_for_one: crashed and every
-    // child started after it.
+    // lab:todo Return the range of children that a crash of child `crashed` restarts.
+    // In start order: one_for_one, only `crashed`; one_for_all, every child; rest_for_one,
+    // `crashed` and every child started after it.
     match strategy {
         Strategy::OneForOne => crashed..crashed + 1,
         Strategy::OneForAll => 0..children,
@@ -353,9 +353,9 @@ impl<C: Clock> Supervisor<C> {
     /// it, in reverse start order, and start them again in start order.
     pub async fn restart(&mut self, crashed: usize, why: &str) -> Result<(), Escalation> {
         // lab:todo Give up if the restart log refuses a restart now, or restart the set.
-        // Ask self.restarts.allow(self.clock.now()); if it says no, return
-        // Err(self.escalation(crashed, why)). Otherwise take to_restart(self.strategy, ..),
-        // self.stop(i).await each child of it last to first, then self.start(i) first to last.
+        // Ask the restart log first, at self.clock.now(); refused, return the escalation
+        // (self.escalation builds it). Allowed: stop the children of the strategy's set last
+        // to first (self.stop waits until each has ended), then start them first to last.
         if !self.restarts.allow(self.clock.now()) {
             return Err(self.escalation(crashed, why));
         }
