@@ -202,8 +202,9 @@ impl Client {
         let acks = Arc::new(Mutex::new(Acks::default()));
         let http = reqwest::Client::builder()
             .no_proxy()
-            // A new connection per attempt, as in 04: the proxy's faults strike each attempt.
-            .pool_max_idle_per_host(0)
+            // Connections are kept alive (unlike 04's sender: a lost reply strikes each reply,
+            // not each connection), and dropped below the node's idle timeout.
+            .pool_idle_timeout(node_kit::peer::POOL_IDLE)
             .build()
             .expect("a plain HTTP client builds");
         let transport = AckingTransport {

@@ -66,8 +66,10 @@ fn the_table_stays_bounded_behind_the_acknowledged_watermark() {
             "the ledger knows the watermark {} of {sent} charges: it must be within the window of the last",
             table.acked
         );
+    });
 
-        // The control: a client that never acknowledges. Its table keeps every request id.
+    // The control: a client that never acknowledges. Its table keeps every request id.
+    block_on(async {
         let forgetful = Arc::new(common::client(&cluster, "forgetful").without_acks());
         cluster.client_link("n1").drop_response(0.2);
         let charged = charge_many(&forgetful, CONTROL, Duration::from_micros(500)).await;
