@@ -682,7 +682,6 @@ fn lab_command(text: &str, args: &[String], no: usize, ws: &Workspace, report: &
         }
     };
     match cli.command {
-        None | Some(Command::Load(_)) => {}
         Some(Command::Check(a)) => exercise(&a.exercise, report),
         Some(Command::Hint(a)) => exercise(&a.exercise, report),
         Some(Command::Reset(a) | Command::Diff(a) | Command::Solve(a)) => {
@@ -720,6 +719,8 @@ fn lab_command(text: &str, args: &[String], no: usize, ws: &Workspace, report: &
                 }
             }
         }
+        // The rest name nothing to look up (`cargo lab`, `load`, `doctor`).
+        _ => {}
     }
 }
 
