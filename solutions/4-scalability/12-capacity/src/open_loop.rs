@@ -56,10 +56,6 @@ impl Latencies {
         Duration::from_micros(self.0.lock().max())
     }
 
-    pub fn mean(&self) -> Duration {
-        Duration::from_secs_f64(self.0.lock().mean() / 1e6)
-    }
-
     /// A copy of the histogram.
     pub fn histogram(&self) -> Histogram<u64> {
         self.0.lock().clone()
