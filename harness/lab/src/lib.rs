@@ -10,6 +10,7 @@
 //! - [`load`]: `load`, a standalone open-loop HTTP load generator.
 //! - [`scenario`]: `scenario list|run`, failure and load scenarios described as data.
 //! - [`demo`]: `demo`, the narrated instructor demos, declared by the crates they belong to.
+//! - [`doctor`]: `doctor`, whether this seat is ready for the workshop, with a fix per problem.
 //!
 //!
 //! What those commands share:
@@ -24,6 +25,7 @@
 //! The parser is public so the slide checker can parse every `cargo lab` command a deck shows.
 
 pub mod demo;
+pub mod doctor;
 pub mod load;
 pub mod mutants;
 pub mod pipeline;
@@ -77,6 +79,8 @@ pub enum Command {
     Scenario(scenario::ScenarioArgs),
     /// Run a narrated instructor demo (default: the flagship one).
     Demo(demo::DemoArgs),
+    /// Check that this seat is ready for the workshop, and say how to fix what is not.
+    Doctor(doctor::DoctorArgs),
 }
 
 /// Prints `lab: <message>` on stderr and returns exit status 2: the command could not do its
@@ -103,5 +107,6 @@ pub fn main() -> ExitCode {
         Some(Command::Load(args)) => load::run(args),
         Some(Command::Scenario(args)) => scenario::run(args),
         Some(Command::Demo(args)) => demo::run(args),
+        Some(Command::Doctor(args)) => doctor::run(args),
     }
 }
