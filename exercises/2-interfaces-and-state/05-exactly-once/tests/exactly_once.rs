@@ -111,9 +111,9 @@ fn thousands_of_charges_over_a_link_that_loses_replies_are_charged_once() {
 #[test]
 fn a_copy_that_arrives_while_the_first_is_charged_is_not_charged_again() {
     const COPIES: usize = 20;
-    // The card processor takes half a second: copies sent together all arrive before the
-    // first is charged.
-    let cluster = common::start(&["--processor-ms", "500"]);
+    // The card processor takes a second: copies sent together all arrive before the first
+    // is charged.
+    let cluster = common::start(&["--processor-ms", "1000"]);
     block_on(async {
         let client = common::client(&cluster, "shop-1");
         let first = charge_one(&cluster, &client).await;
