@@ -11,6 +11,7 @@
 //! - [`scenario`]: `scenario list|run`, failure and load scenarios described as data.
 //! - [`demo`]: `demo`, the narrated instructor demos, declared by the crates they belong to.
 //! - [`doctor`]: `doctor`, whether this seat is ready for the workshop, with a fix per problem.
+//! - [`watch`]: `watch`, an exercise's tests run again on every save, with one-key commands.
 //!
 //!
 //! What those commands share:
@@ -30,6 +31,7 @@ pub mod load;
 pub mod mutants;
 pub mod pipeline;
 pub mod scenario;
+pub mod watch;
 pub mod workshop;
 
 pub mod bar;
@@ -81,6 +83,8 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Check that this seat is ready for the workshop, and say how to fix what is not.
     Doctor(doctor::DoctorArgs),
+    /// Run an exercise's tests again on every save (keys: h hint, n next, l list, q quit).
+    Watch(watch::WatchArgs),
 }
 
 /// Prints `lab: <message>` on stderr and returns exit status 2: the command could not do its
@@ -108,5 +112,6 @@ pub fn main() -> ExitCode {
         Some(Command::Scenario(args)) => scenario::run(args),
         Some(Command::Demo(args)) => demo::run(args),
         Some(Command::Doctor(args)) => doctor::run(args),
+        Some(Command::Watch(args)) => watch::run(args),
     }
 }

@@ -188,7 +188,7 @@ impl Workshop {
     }
 
     /// The exercise an attendee named, or the next one (from cached results only: no test runs).
-    fn pick(&mut self, arg: Option<&str>) -> Result<Exercise, String> {
+    pub(crate) fn pick(&mut self, arg: Option<&str>) -> Result<Exercise, String> {
         match arg {
             Some(arg) => self.catalog.find(arg).cloned(),
             None => {
@@ -201,7 +201,7 @@ impl Workshop {
     }
 }
 
-fn open() -> Result<Workshop, String> {
+pub(crate) fn open() -> Result<Workshop, String> {
     Workshop::open(&crate::catalog::find_root()?)
 }
 

@@ -32,14 +32,19 @@ impl Fixture {
 
     /// Runs `lab <args>` on this copy.
     pub fn lab(&self, args: &[&str]) -> Run {
-        let output = Command::new(env!("CARGO_BIN_EXE_lab"))
+        let output = self.command(args).output().expect("the lab binary runs");
+        Run::from(output, args)
+    }
+
+    /// `lab <args>` on this copy, to start as the test likes (a long-running `watch`).
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_lab"));
+        command
             .args(args)
             .current_dir(&self.root)
             .env("LAB_ROOT", &self.root)
-            .env("CARGO_TARGET_DIR", &self.target)
-            .output()
-            .expect("the lab binary runs");
-        Run::from(output, args)
+            .env("CARGO_TARGET_DIR", &self.target);
+        command
     }
 
     pub fn path(&self, rel: &str) -> PathBuf {
