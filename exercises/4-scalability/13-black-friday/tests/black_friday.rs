@@ -104,11 +104,25 @@ fn at_three_times_capacity_the_regulated_edge_keeps_its_promise_and_the_unregula
             String::new()
         };
         let said = |report| format!("{}{busy}", describe(report));
-        let peak_queue = common::metric(
-            &common::metrics(&cluster, "n1").await,
-            "regulator_queue_depth_peak",
-        )
-        .unwrap_or(0.0);
+        let text = common::metrics(&cluster, "n1").await;
+        let peak_queue = common::metric(&text, "regulator_queue_depth_peak").unwrap_or(0.0);
+        // What /metrics counts is what the regulator decided, exactly.
+        let figures: black_friday::Figures = cluster
+            .http("n1")
+            .get_json("/internal/regulator")
+            .await
+            .expect("the regulator's figures");
+        for (counter, figure) in [
+            ("regulator_admitted_total", figures.admitted),
+            ("regulator_rejected_total", figures.rejected),
+            ("regulator_expired_total", figures.expired),
+        ] {
+            assert_eq!(
+                common::metric(&text, counter),
+                Some(figure as f64),
+                "{counter} on /metrics against the regulator's own count ({figures:?})"
+            );
+        }
         println!(
             "queue: regulated peak {peak_queue} (sampled {}), unregulated up to {} waiting",
             peaks1.gauge, peaks2.gauge

@@ -3,6 +3,7 @@
 //! says. Then the regulator as a whole, in one process, under a burst.
 
 use std::collections::VecDeque;
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 use axum::body::to_bytes;
@@ -232,5 +233,35 @@ async fn under_a_burst_the_regulator_serves_its_limit_queues_its_bound_and_refus
     assert_eq!(
         (figures.in_service, figures.queued, figures.expired),
         (0, 0, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_request_dropped_as_its_turn_comes_hands_its_slot_on() {
+    let one = Limits { limit: 1, ..LIMITS };
+    let regulator = Regulator::new(one, None);
+    let pass = regulator.enter().await.unwrap();
+    // A second request joins the queue (one poll: it is waiting)...
+    let mut waiting = Box::pin(regulator.enter());
+    let first_poll =
+        std::future::poll_fn(|cx| std::task::Poll::Ready(waiting.as_mut().poll(cx))).await;
+    assert!(
+        first_poll.is_pending(),
+        "with the slot taken, the second request waits"
+    );
+    assert_eq!(regulator.figures(true).queued, 1);
+    // ...the slot is handed to it, and its client hangs up before it ever runs.
+    drop(pass);
+    drop(waiting);
+    let figures = regulator.figures(true);
+    assert_eq!(
+        (figures.in_service, figures.queued),
+        (0, 0),
+        "the slot given to a request that is gone must come back"
+    );
+    let again = tokio::time::timeout(ms(1000), regulator.enter()).await;
+    assert!(
+        matches!(again, Ok(Ok(_))),
+        "the next request is served at once"
     );
 }

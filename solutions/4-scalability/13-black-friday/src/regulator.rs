@@ -361,9 +361,7 @@ impl Regulator {
     }
 
     fn count(&self, counter: &str, by: usize) {
-        if let Some(metrics) = &self.0.metrics
-            && by > 0
-        {
+        if let Some(metrics) = &self.0.metrics {
             metrics.add(counter, by as f64);
         }
     }
