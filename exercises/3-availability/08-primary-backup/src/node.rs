@@ -65,7 +65,7 @@ use crate::ack::{Reply, Shortfall, ack_after_w};
 use crate::view::{Fence, View, fence, on_verdict};
 
 /// How long the primary waits for one backup to store a write.
-pub const REPLICATE_TIMEOUT: Duration = Duration::from_secs(2);
+pub const REPLICATE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// How long a node waits for a peer's answer about views and carts (joining, promoting).
 pub const CONTROL_TIMEOUT: Duration = Duration::from_millis(500);

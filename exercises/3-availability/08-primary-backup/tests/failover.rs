@@ -41,7 +41,7 @@ const FAILOVER_BOUND: Duration = Duration::from_millis(1500);
 /// In the failover runs, every byte between the first primary and its backups is this late,
 /// so a write the primary holds reaches the backups this much later: the window in which a
 /// primary that acknowledges on its own copy (W = 1) holds writes nobody else has.
-const LAG: Duration = Duration::from_millis(400);
+const LAG: Duration = Duration::from_millis(700);
 
 /// The seed of the failover runs: it places the kill and drives the workload.
 const SEED: u64 = 42;
@@ -132,10 +132,10 @@ fn clients_may_ask_any_node_and_an_acknowledged_write_is_on_w_nodes() {
             )
             .await;
 
-        // No write is acknowledged before W copies exist: with both backups cut off, the
+        // No write is acknowledged before W copies exist: with both backups dead, the
         // primary holds the write alone and says so.
-        cluster.link("n1", "n2").cut();
-        cluster.link("n1", "n3").cut();
+        cluster.kill("n2").expect("kill a backup");
+        cluster.kill("n3").expect("kill the other backup");
         let alone = shop(&cluster, "n1").add("42", &add("alone")).await;
         match &alone {
             Err(CartError::Refused {
@@ -146,10 +146,9 @@ fn clients_may_ask_any_node_and_an_acknowledged_write_is_on_w_nodes() {
                 assert!(message.contains("copies"), "{message}")
             }
             other => panic!(
-                "with both backups cut off, a W = 2 write must not be acknowledged (503), got {other:?}"
+                "with both backups dead, a W = 2 write must not be acknowledged (503), got {other:?}"
             ),
         }
-        cluster.heal();
         assert!(
             !own_copy(&cluster, "n1", "42")
                 .await
@@ -168,7 +167,7 @@ fn a_killed_primary_is_replaced_without_losing_an_acknowledged_write() {
         run.acked, run.lost, run.gap
     );
     assert!(
-        run.acked >= 100,
+        run.acked >= 50,
         "too few adds acknowledged to judge: {}",
         run.acked
     );
@@ -523,7 +522,7 @@ nodes = 3
 rate = 100
 carts = 10
 read_share = 0.0
-timeout = "3s"
+timeout = "5s"
 [[faults]]
 at = "{}ms"
 fault = "kill"
