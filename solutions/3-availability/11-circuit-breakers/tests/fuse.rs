@@ -63,7 +63,13 @@ fn a_fuse_tolerates_its_melts_within_the_window_then_blows() {
             Ask::Ok,
             "round {round}: three melts per window are tolerated however long it goes on"
         );
+        assert_eq!(fuse.stats().melts_in_window, 3, "round {round}");
         clock.advance(POLICY.window);
+        assert_eq!(
+            fuse.stats().melts_in_window,
+            0,
+            "a window later, none counts"
+        );
     }
 
     // A melt exactly one window old no longer counts; one a millisecond younger does.
