@@ -213,7 +213,8 @@ fn main() -> ExitCode {
     match written {
         Ok(table) => {
             let passed = outcome.checks.iter().all(|c| c.passed);
-            lesson(passed);
+            let lag = outcome.reports[0].max_lag.max(outcome.reports[1].max_lag);
+            lesson(passed, lag);
             println!("run it again: cargo lab demo black-friday\n");
             // The report's path comes last: it is what the audience opens next.
             print!("{table}");
@@ -532,15 +533,6 @@ fn checks(
             MAX_QUEUE as f64,
         )
         .unit("waiting"),
-        // Not the regulator's: a machine too busy to send on time measures itself. When this
-        // fails, the figures above are the machine's, not the edges'.
-        CheckResult::new(
-            "the load generator kept its schedule (its longest lag)",
-            ms(reports[0].max_lag.max(reports[1].max_lag)),
-            Bound::AtMost,
-            50.0,
-        )
-        .unit("ms"),
         CheckResult::new(
             "unregulated at 5x: goodput collapses (under half of c/s)",
             control.goodput,
@@ -558,7 +550,7 @@ fn checks(
     ]
 }
 
-fn lesson(passed: bool) {
+fn lesson(passed: bool, lag: Duration) {
     if passed {
         println!(
             "\nSame service, same load, same 100 checkouts a second of work. The regulated edge said\n\
@@ -566,11 +558,17 @@ fn lesson(passed: bool) {
              to the fifth. The unregulated edge said yes to everyone and kept it to nobody: its\n\
              workers were as busy as n1's, serving customers who had already left.\n"
         );
+    } else if lag > Duration::from_millis(50) {
+        println!(
+            "\nThe load generator fell up to {} ms behind its schedule: this machine was too busy to\n\
+             measure the edges (every late checkout carries the generator's delay). Close what else\n\
+             is running and try again.\n",
+            lag.as_millis()
+        );
     } else {
         println!(
-            "\nThe figures fell outside what the regulator promises. On a very busy machine the load\n\
-             generator itself runs late (see 'late sends' in the report): close what else is running\n\
-             and try again.\n"
+            "\nThe figures fell outside what the regulator promises, on a machine that kept up: look\n\
+             at the regulated edge's report, and at its node log.\n"
         );
     }
 }
