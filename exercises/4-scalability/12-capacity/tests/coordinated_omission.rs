@@ -64,10 +64,25 @@ fn a_one_second_stall_shows_in_the_open_loop_tail_and_hides_from_a_closed_loop()
         // Healthy: a second at half of capacity. Every request intended in it is sent, and
         // none waits long: both ways of measuring agree.
         let second = Duration::from_secs(1);
-        let (open, closed) = tokio::join!(
-            open_on(&cluster, "n1", second),
-            closed_on(&cluster, "n2", second)
-        );
+        // A machine that stalls by itself (another build on both cores) slows both loops'
+        // calm second: that run measured the machine, so it is run again (up to three runs).
+        // A slow open loop beside a quick closed loop is the open loop's own doing.
+        let mut run = 1;
+        let (open, closed) = loop {
+            let (open, closed) = tokio::join!(
+                open_on(&cluster, "n1", second),
+                closed_on(&cluster, "n2", second)
+            );
+            let closed_p99 = Duration::from_micros(closed.latency.value_at_quantile(0.99));
+            if closed_p99 < Duration::from_millis(100) || run == 3 {
+                break (open, closed);
+            }
+            println!(
+                "calm run {run}: the machine was busy (the closed loop's p99 {closed_p99:?}); \
+                 running again"
+            );
+            run += 1;
+        };
         println!("calm, open loop:   {open:?}");
         println!("calm, closed loop: {}", describe_closed(&closed));
         assert_eq!(
