@@ -18,7 +18,9 @@ fn charged(seq: u64) -> Reply {
 #[test]
 fn a_repeat_gets_the_original_reply_and_is_not_new() {
     let mut table = DedupTable::new();
+    assert!(table.is_empty(), "a new table holds nothing");
     assert_eq!(table.begin(1), Begin::New, "the first arrival of 1 is new");
+    assert!(!table.is_empty(), "a table that began 1 holds it");
     table.finish(1, charged(1));
     assert_eq!(
         table.begin(1),
