@@ -144,7 +144,7 @@ fn phase(args: &Args, resolver: &str) -> Result<Vec<String>, String> {
                 (id, client)
             })
             .collect();
-        tokio::time::sleep(Duration::from_millis(STABLE_AFTER_MS + 500)).await;
+        until_whole(&cluster).await?;
         print_standings(&cluster, "before").await;
         cluster
             .partition(&[&["n1", "n2"], &["n3", "n4", "n5"]])
@@ -213,6 +213,34 @@ fn phase(args: &Args, resolver: &str) -> Result<Vec<String>, String> {
             })
             .collect())
     })
+}
+
+/// Waits (10 s at most) until every node is up, with everyone in its view and in sight.
+async fn until_whole(cluster: &Cluster) -> Result<(), String> {
+    let everyone: BTreeSet<String> = cluster.ids().into_iter().collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut whole = true;
+        for id in cluster.ids() {
+            let view = cluster
+                .http(&id)
+                .get_json::<ResolverView>("/resolver")
+                .await;
+            whole &= view.is_ok_and(|v| {
+                v.decision == Decision::Up && v.view == everyone && v.seen == everyone
+            });
+        }
+        if whole {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "the five nodes did not all see each other within 10 s: {}",
+                standings(cluster).await
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Each node's decision and leader, as one short line: `n1 up(n1) n3 down ...`.

@@ -35,7 +35,9 @@ fn cluster(nodes: usize, resolver: &str) -> Cluster {
         .expect("the cluster starts")
 }
 
-/// Waits until every node is up with everyone in its view.
+/// Waits until every node is up with everyone in its view, and sees everyone now. (A node
+/// whose detector has not reached its peers within stable-after of its start decides it is a
+/// minority, rightly; it is up again once it has seen everyone for stable-after.)
 async fn until_whole(cluster: &Cluster) {
     let everyone: BTreeSet<String> = cluster.ids().into_iter().collect();
     for id in cluster.ids() {
@@ -43,10 +45,13 @@ async fn until_whole(cluster: &Cluster) {
         cluster
             .eventually(
                 &format!("{id} to be up with the whole cluster in its view"),
-                Duration::from_secs(5),
+                Duration::from_secs(10),
                 async || {
                     let view: ResolverView = node.get_json("/resolver").await?;
-                    if view.decision == Decision::Up && view.view == everyone {
+                    if view.decision == Decision::Up
+                        && view.view == everyone
+                        && view.seen == everyone
+                    {
                         Ok(())
                     } else {
                         Err(format!("{id} says {view:?}"))
