@@ -6,7 +6,8 @@
 //! cargo run -p harness --example hostile -- --self-test       # it catches a careless node
 //! ```
 //!
-//! For each binary it starts one node through the harness and sends it, 20 rounds over, the
+//! For each binary it starts one node through the harness (three, if one alone refuses to
+//! start, and probes the first) and sends it, 20 rounds over, the
 //! classes of input issue 16 found trouble with: made-up methods of 8 KB, paths axum cannot
 //! decode, `.` and `..` as cart ids, malformed and oversized JSON (declared and chunked),
 //! nesting bombs, long names, a link upgrade without its headers, internal routes without the
@@ -131,11 +132,17 @@ fn built_solutions() -> Vec<PathBuf> {
 /// One node (started with `args`), every class of input, `ROUNDS` times; the problems
 /// found, if any.
 fn probe(bin: &std::path::Path, args: &[&str]) -> Result<String, Vec<String>> {
-    let cluster = Cluster::builder(bin)
-        .nodes(1)
-        .args(args.iter().copied())
-        .start()
-        .map_err(|e| vec![format!("does not start: {e}")])?;
+    let start = |nodes: usize| {
+        Cluster::builder(bin)
+            .nodes(nodes)
+            .args(args.iter().copied())
+            .start()
+    };
+    // One node, or three for a node that refuses to run alone (exercise 08's primary with
+    // W = 2 needs a backup): n1 is probed either way.
+    let cluster = start(1)
+        .or_else(|_| start(3))
+        .map_err(|e| vec![format!("does not start, alone or with two peers: {e}")])?;
     let addr = cluster
         .direct_addr("n1")
         .expect("a started node has an address");
