@@ -134,6 +134,9 @@ pub struct ClusterBuilder {
     ready_timeout: Duration,
     seed: u64,
     log_filter: String,
+    /// Nodes started only by [`Cluster::join`]: they have ids, proxies and a place in every
+    /// peer list from the start, but no process until they join.
+    held_back: Vec<String>,
 }
 
 impl ClusterBuilder {
@@ -177,6 +180,29 @@ impl ClusterBuilder {
         self
     }
 
+    /// `k` more nodes, held back: `nodes(3).standby(1)` has ids `n1`..`n4`, starts `n1`..`n3`
+    /// and leaves `n4` to [`Cluster::join`]. Every node's peer list names every node, the
+    /// standby ones too (through their proxies, which refuse connections until the node
+    /// joins), so a node that joins needs no one to be told its address: what it joins is
+    /// the nodes' own idea of membership (exercise 15's ring).
+    pub fn standby(mut self, k: usize) -> Self {
+        let first = self.nodes + 1;
+        self.nodes += k;
+        self.held_back
+            .extend((first..first + k).map(|i| format!("n{i}")));
+        self
+    }
+
+    /// Holds node `id` back at the start, for [`Cluster::join`] to start later (a scenario
+    /// holds back every node its schedule joins).
+    pub fn hold_back(mut self, id: impl Into<String>) -> Self {
+        let id = id.into();
+        if !self.held_back.contains(&id) {
+            self.held_back.push(id);
+        }
+        self
+    }
+
     /// Starts every node and waits until each has printed its ready line.
     pub fn start(self) -> Result<Cluster, ClusterError> {
         Cluster::start(self)
@@ -217,6 +243,9 @@ pub struct Cluster {
     clients: BTreeMap<String, Proxy>,
     run_dir: PathBuf,
     cookie: String,
+    /// The nodes that are not members now: held back at the start and not joined yet, or
+    /// gone with [`Cluster::leave`].
+    outside: node_kit::sync::Mutex<std::collections::BTreeSet<String>>,
     _turn: Turn,
 }
 
@@ -231,6 +260,7 @@ impl Cluster {
             ready_timeout: Duration::from_secs(15),
             seed: 1,
             log_filter: "info".into(),
+            held_back: Vec::new(),
         }
     }
 
@@ -246,9 +276,21 @@ impl Cluster {
                 spec.bin.display()
             )));
         }
+        let all: Vec<String> = (1..=spec.nodes).map(|i| format!("n{i}")).collect();
+        if let Some(unknown) = spec.held_back.iter().find(|id| !all.contains(id)) {
+            return Err(ClusterError::BadRequest(format!(
+                "cannot hold back {unknown}: nodes are {}",
+                all.join(", ")
+            )));
+        }
+        if spec.held_back.len() == spec.nodes {
+            return Err(ClusterError::BadRequest(
+                "every node is held back: a cluster needs one node to start with".into(),
+            ));
+        }
         let turn = Turn::take();
         let run_dir = new_run_dir()?;
-        let ids: Vec<String> = (1..=spec.nodes).map(|i| format!("n{i}")).collect();
+        let ids = all;
         let io = |e: std::io::Error| ClusterError::Io(format!("cannot start a proxy: {e}"));
 
         let mut seed = spec.seed;
@@ -277,13 +319,18 @@ impl Cluster {
                     id: id.clone(),
                     log: run_dir.join(format!("{id}.log")),
                     process: None,
-                    down_because: Some("not started".into()),
+                    down_because: Some(if spec.held_back.contains(id) {
+                        "held back: not joined yet".into()
+                    } else {
+                        "not started".into()
+                    }),
                 };
                 (id.clone(), node)
             })
             .collect();
         let cluster = Cluster {
             cookie: format!("lab-{:016x}", entropy()),
+            outside: node_kit::sync::Mutex::new(spec.held_back.iter().cloned().collect()),
             spec,
             ids,
             nodes: node_kit::sync::Mutex::new(nodes),
@@ -293,8 +340,8 @@ impl Cluster {
             _turn: turn,
         };
         let mut pending = Vec::new();
-        for id in &cluster.ids {
-            pending.push((id.clone(), cluster.spawn(id)?));
+        for id in cluster.members() {
+            pending.push((id.clone(), cluster.spawn(&id)?));
         }
         for (id, offset) in pending {
             cluster.await_ready(&id, offset)?;
@@ -305,6 +352,57 @@ impl Cluster {
     /// The node ids, `n1`..`nN`.
     pub fn ids(&self) -> Vec<String> {
         self.ids.clone()
+    }
+
+    /// The nodes that are members now: every id but those held back and not joined yet and
+    /// those that left. A workload that should reach only live members sends to these.
+    pub fn members(&self) -> Vec<String> {
+        let outside = self.outside.lock();
+        self.ids
+            .iter()
+            .filter(|id| !outside.contains(*id))
+            .cloned()
+            .collect()
+    }
+
+    /// Starts a node that is not a member (held back with [`ClusterBuilder::standby`] or
+    /// [`ClusterBuilder::hold_back`], or gone with [`Cluster::leave`]) and waits for its ready
+    /// line; from then on it is a member. Its peers reach it through the proxies they were
+    /// given at the start. Joining the cluster's own idea of membership (a ring, a group) is
+    /// the node's business: the harness only starts it.
+    pub fn join(&self, id: &str) -> Result<(), ClusterError> {
+        self.check_ids(&[id])?;
+        if !self.outside.lock().contains(id) {
+            return Err(ClusterError::BadRequest(format!(
+                "{id} is a member already: join starts a node held back or one that left \
+                 (restart starts a member that is down)"
+            )));
+        }
+        let offset = self.spawn(id)?;
+        self.await_ready(id, offset)?;
+        self.outside.lock().remove(id);
+        Ok(())
+    }
+
+    /// Node `id` leaves: a graceful stop (SIGTERM, then SIGKILL after 5 s), after which it is
+    /// no member; [`Cluster::join`] brings it back. What the other nodes do about it (hand its
+    /// data over, drop it from a ring) is theirs: the harness only stops it.
+    pub fn leave(&self, id: &str) -> Result<(), ClusterError> {
+        self.check_ids(&[id])?;
+        if self.outside.lock().contains(id) {
+            return Err(ClusterError::BadRequest(format!(
+                "{id} is not a member: it was held back or has left already"
+            )));
+        }
+        if self.is_running(id) {
+            self.stop(id)?;
+        }
+        self.outside.lock().insert(id.to_string());
+        let mut nodes = self.lock_nodes();
+        if let Some(node) = nodes.get_mut(id) {
+            node.down_because = Some("left the cluster".into());
+        }
+        Ok(())
     }
 
     /// Where clients reach node `id`: its client proxy, stable across restarts.

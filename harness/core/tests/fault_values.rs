@@ -187,3 +187,76 @@ fn heal_ends_a_blackhole_on_client_links_too() {
     );
     assert!(is_up(&peer_view(c.addr("n1")), "n2"), "and for peers");
 }
+
+#[test]
+fn a_standby_node_joins_through_the_proxies_and_a_member_leaves_until_it_joins_again() {
+    let c = Cluster::builder(TEST_NODE)
+        .nodes(2)
+        .standby(1)
+        .seed(7)
+        .start()
+        .expect("2 test nodes start, n3 held back");
+    assert_eq!(
+        c.ids(),
+        ["n1", "n2", "n3"],
+        "a standby node has its id from the start"
+    );
+    assert_eq!(c.members(), ["n1", "n2"]);
+    assert!(!c.is_running("n3"), "held back: no process");
+    assert!(
+        get(c.addr("n3"), "/health").is_err(),
+        "nobody serves n3 yet"
+    );
+    assert!(
+        !is_up(&peer_view(c.addr("n1")), "n3"),
+        "n1 cannot reach n3 yet"
+    );
+    assert!(
+        c.restart("n9").is_err() && c.join("n9").is_err(),
+        "unknown ids are refused"
+    );
+    let twice = c.join("n1").expect_err("n1 is a member already");
+    assert!(twice.to_string().contains("member already"), "{twice}");
+
+    apply(&c, Fault::Join, nodes(&["n3"]));
+    assert_eq!(c.members(), ["n1", "n2", "n3"]);
+    assert_eq!(
+        get(c.addr("n3"), "/health").unwrap().0,
+        200,
+        "n3 serves clients"
+    );
+    assert!(
+        is_up(&peer_view(c.addr("n1")), "n3"),
+        "n1 reaches n3 through the proxy it was given at the start"
+    );
+    assert!(is_up(&peer_view(c.addr("n3")), "n2"), "and n3 its peers");
+
+    apply(&c, Fault::Leave, nodes(&["n2"]));
+    assert_eq!(c.members(), ["n1", "n3"]);
+    assert!(!c.is_running("n2"), "a node that left has stopped");
+    assert!(!is_up(&peer_view(c.addr("n1")), "n2"), "its peers lose it");
+    let again = c.leave("n2").expect_err("n2 has left already");
+    assert!(again.to_string().contains("not a member"), "{again}");
+    assert!(
+        c.diagnose().contains("left the cluster"),
+        "{}",
+        c.diagnose()
+    );
+
+    apply(&c, Fault::Join, nodes(&["n2"]));
+    assert_eq!(c.members(), ["n1", "n2", "n3"], "it joins again");
+    assert!(is_up(&peer_view(c.addr("n1")), "n2"));
+}
+
+#[test]
+fn a_cluster_cannot_hold_back_every_node_or_one_it_does_not_have() {
+    let none = Cluster::builder(TEST_NODE).nodes(1).hold_back("n1").start();
+    let why = none
+        .err()
+        .expect("every node held back is refused")
+        .to_string();
+    assert!(why.contains("every node is held back"), "{why}");
+    let unknown = Cluster::builder(TEST_NODE).nodes(2).hold_back("n7").start();
+    let why = unknown.err().expect("an unknown id is refused").to_string();
+    assert!(why.contains("cannot hold back n7"), "{why}");
+}

@@ -16,6 +16,7 @@
 //! | isolate   | `docker network disconnect`                        |
 //! | partition | one node against the rest only: isolate that node  |
 //! | heal, clear | `docker network connect --alias <id>`            |
+//! | join, leave | refused: compose starts every service at once      |
 //! | the rest  | refused, with the reason                           |
 
 use std::fmt;
@@ -83,6 +84,11 @@ pub fn plan(fault: &Fault, hit: &Hit, ids: &[String]) -> Result<Vec<Step>, Strin
         Fault::Blackhole => Err(format!(
             "{label}: holding bytes on an open connection needs a proxy in the path (the nearest \
              on containers is pause, which hangs the whole node); {local}"
+        )),
+        Fault::Join | Fault::Leave => Err(format!(
+            "{label}: the compose cluster starts every node at once and has no node held back \
+             to join, and its nodes' peer lists are fixed in the compose file; a stopped \
+             container is down, not gone, to its peers; {local}"
         )),
         Fault::Loss { .. } | Fault::DropResponse { .. } | Fault::Reset => Err(format!(
             "{label}: losing or resetting single connections needs a proxy in the path, and \
@@ -196,6 +202,12 @@ mod tests {
             (Fault::Blackhole, "pause"),
             (Fault::Reset, "proxy"),
         ];
+        for fault in [Fault::Join, Fault::Leave] {
+            let why = plan(&fault, &nodes(&["n3"]), &ids(3)).expect_err("membership refused");
+            assert!(why.contains("starts every node at once"), "{why}");
+            assert!(why.contains("--target local"), "says what to do: {why}");
+            assert!(why.contains(fault.name()), "names the fault: {why}");
+        }
         for (fault, reason) in cases {
             let why = plan(&fault, &link, &ids(3)).expect_err(&format!("{fault:?} accepted"));
             assert!(why.contains(reason), "{fault:?}: {why}");

@@ -18,6 +18,8 @@ pub fn apply(cluster: &Cluster, fault: &Fault, hit: &Hit) -> Result<(), ClusterE
         Fault::Resume => each(&|id| cluster.resume(id)),
         Fault::Restart => each(&|id| cluster.restart(id)),
         Fault::Stop => each(&|id| cluster.stop(id).map(|_| ())),
+        Fault::Join => each(&|id| cluster.join(id)),
+        Fault::Leave => each(&|id| cluster.leave(id)),
         Fault::Isolate => each(&|id| cluster.isolate(id)),
         Fault::Partition => {
             let Hit::Groups(groups) = hit else {

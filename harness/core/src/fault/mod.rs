@@ -22,7 +22,12 @@
 //! | `blackhole`     | nodes (every link into them) or a link | `heal`, `clear` |
 //! | `latency`, `bandwidth`, `loss`, `drop_response` | nodes or a link | `clear` |
 //! | `reset`         | nodes or a link (one shot)  | (nothing to undo)     |
-//! | `heal`, `clear`, `restart`, `resume` | (end the faults above) |  |
+//! | `leave`         | nodes (a graceful stop; no longer members) | `join` |
+//! | `heal`, `clear`, `restart`, `resume`, `join` | (end the faults above) |  |
+//!
+//! Membership: `join` starts a node that is not a member (held back from the start, or
+//! gone with `leave`); a scenario holds back every node its schedule joins. What joining
+//! means to the nodes (exercise 15's ring claim and handoff) is the node's own business.
 //!
 //! "Into a node" means every link that carries requests to it: from each peer and from
 //! clients. A link's `from` may be `client`, the proxy clients use to reach `to`.
@@ -86,6 +91,11 @@ pub enum Fault {
     Reset,
     /// Every network fault off.
     Clear,
+    /// A node that is not a member starts and joins (held back from the start, or gone with
+    /// `leave`).
+    Join,
+    /// A member leaves: a graceful stop, after which it is no member until it joins again.
+    Leave,
 }
 
 /// What kind of target a fault takes.
@@ -105,7 +115,7 @@ pub enum Takes {
 
 impl Fault {
     /// Every fault's name in a scenario file.
-    pub const NAMES: [&str; 16] = [
+    pub const NAMES: [&str; 18] = [
         "kill",
         "pause",
         "resume",
@@ -122,6 +132,8 @@ impl Fault {
         "drop_response",
         "reset",
         "clear",
+        "join",
+        "leave",
     ];
 
     pub fn name(&self) -> &'static str {
@@ -142,6 +154,8 @@ impl Fault {
             Fault::DropResponse { .. } => "drop_response",
             Fault::Reset => "reset",
             Fault::Clear => "clear",
+            Fault::Join => "join",
+            Fault::Leave => "leave",
         }
     }
 
@@ -153,7 +167,9 @@ impl Fault {
             | Fault::Resume
             | Fault::Restart
             | Fault::Stop
-            | Fault::Isolate => Takes::Nodes,
+            | Fault::Isolate
+            | Fault::Join
+            | Fault::Leave => Takes::Nodes,
             Fault::Partition => Takes::NodesOrGroups,
             Fault::Cut => Takes::Link,
             Fault::Heal | Fault::Clear => Takes::Nothing,
@@ -166,12 +182,12 @@ impl Fault {
         }
     }
 
-    /// True for what only ends other faults (`restart`, `resume`, `heal`, `clear`): it opens
-    /// no interval of its own in a report.
+    /// True for what only ends other faults (`restart`, `resume`, `heal`, `clear`, `join`):
+    /// it opens no interval of its own in a report.
     pub fn only_ends(&self) -> bool {
         matches!(
             self,
-            Fault::Restart | Fault::Resume | Fault::Heal | Fault::Clear
+            Fault::Restart | Fault::Resume | Fault::Heal | Fault::Clear | Fault::Join
         )
     }
 
@@ -190,6 +206,7 @@ impl Fault {
         match (open, self) {
             (Fault::Kill | Fault::Stop | Fault::Pause, Fault::Restart) => same_nodes(),
             (Fault::Pause, Fault::Resume) => same_nodes(),
+            (Fault::Leave, Fault::Join) => same_nodes(),
             (_, Fault::Heal) => network,
             (
                 Fault::Latency { .. }
@@ -451,6 +468,32 @@ mod tests {
             !Fault::Clear.undoes(&Fault::Kill, &n2, &Hit::Cluster),
             "clear is network"
         );
+        assert!(Fault::Join.undoes(&Fault::Leave, &n2, &n2));
+        assert!(!Fault::Join.undoes(&Fault::Leave, &n2, &n3), "another node");
+        assert!(
+            !Fault::Restart.undoes(&Fault::Leave, &n2, &n2),
+            "rejoin with join"
+        );
+        assert!(!Fault::Heal.undoes(&Fault::Leave, &n2, &Hit::Cluster));
+        assert!(
+            !Fault::Join.undoes(&Fault::Kill, &n2, &n2),
+            "restart a member"
+        );
+    }
+
+    #[test]
+    fn membership_faults_take_nodes_and_join_only_ends_a_leave() {
+        for fault in [Fault::Join, Fault::Leave] {
+            assert_eq!(fault.takes(), Takes::Nodes, "{fault:?}");
+            assert!(!fault.is_instant());
+        }
+        assert!(Fault::Join.only_ends(), "a join opens no interval");
+        assert!(
+            !Fault::Leave.only_ends(),
+            "a leave lasts until the node joins"
+        );
+        assert_eq!(label(&Fault::Join, &nodes(&["n4"])), "join n4");
+        assert_eq!(label(&Fault::Leave, &nodes(&["n2"])), "leave n2");
     }
 
     #[test]

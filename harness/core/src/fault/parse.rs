@@ -80,6 +80,8 @@ pub(super) fn fault_of(entry: &Entry) -> Result<Fault, FieldError> {
         "blackhole" => Fault::Blackhole,
         "reset" => Fault::Reset,
         "clear" => Fault::Clear,
+        "join" => Fault::Join,
+        "leave" => Fault::Leave,
         "latency" => {
             let latency = time("latency", &entry.latency)?
                 .ok_or_else(|| wrong("fault", "latency needs latency = \"100ms\""))?;
@@ -347,6 +349,54 @@ mod tests {
             parse(&entry("heal"), &ids()),
             Ok((Fault::Heal, Target::Cluster))
         );
+        for (name, fault) in [("join", Fault::Join), ("leave", Fault::Leave)] {
+            let on_n5 = Entry {
+                target: Some("n5".into()),
+                ..entry(name)
+            };
+            assert_eq!(
+                parse(&on_n5, &ids()),
+                Ok((fault, Target::Node("n5".into())))
+            );
+        }
+    }
+
+    #[test]
+    fn membership_faults_need_nodes_and_take_no_link() {
+        let cases: Vec<(Entry, &str, &str)> = vec![
+            (entry("join"), "fault", "join needs target"),
+            (
+                Entry {
+                    target: Some("n9".into()),
+                    ..entry("join")
+                },
+                "target",
+                "no node \"n9\"",
+            ),
+            (
+                Entry {
+                    from: Some("n1".into()),
+                    to: Some("n2".into()),
+                    ..entry("leave")
+                },
+                "from",
+                "leave takes no link",
+            ),
+            (
+                Entry {
+                    target: Some("n2".into()),
+                    p: Some(0.5),
+                    ..entry("leave")
+                },
+                "p",
+                "leave takes no p",
+            ),
+        ];
+        for (e, field, reason) in cases {
+            let err = parse(&e, &ids()).expect_err(&format!("{e:?} was accepted"));
+            assert_eq!(err.field, field, "{e:?}: {err:?}");
+            assert!(err.reason.contains(reason), "{e:?}: {err:?}");
+        }
     }
 
     #[test]

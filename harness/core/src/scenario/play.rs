@@ -56,7 +56,11 @@ pub struct RunOutcome {
 pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome, ScenarioError> {
     let broke = |what: &str, e: &dyn fmt::Display| ScenarioError::Run(format!("{what}: {e}"));
     let seed = options.seed.unwrap_or(scenario.seed);
-    let cluster = Cluster::builder(&options.bin)
+    let mut builder = Cluster::builder(&options.bin);
+    for id in joined_later(scenario) {
+        builder = builder.hold_back(id);
+    }
+    let cluster = builder
         .nodes(scenario.cluster.nodes)
         .args(
             scenario
@@ -70,6 +74,28 @@ pub fn run(scenario: &Scenario, options: &RunOptions) -> Result<RunOutcome, Scen
         .start()
         .map_err(|e| broke("the cluster did not start", &e))?;
     run_on(&cluster, scenario, seed, options)
+}
+
+/// The nodes whose first membership fault in the schedule is a `join` (named by id): a
+/// local run holds them back until then.
+fn joined_later(scenario: &Scenario) -> Vec<String> {
+    let mut first: Vec<(String, bool)> = Vec::new();
+    for scheduled in &scenario.faults {
+        let joins = match scheduled.fault {
+            Fault::Join => true,
+            Fault::Leave => false,
+            _ => continue,
+        };
+        if let crate::fault::Target::Node(id) = &scheduled.target
+            && !first.iter().any(|(seen, _)| seen == id)
+        {
+            first.push((id.clone(), joins));
+        }
+    }
+    first
+        .into_iter()
+        .filter_map(|(id, joins)| joins.then_some(id))
+        .collect()
 }
 
 /// Plays `scenario` on any deployment.
