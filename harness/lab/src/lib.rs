@@ -12,6 +12,8 @@
 //! - [`demo`]: `demo`, the narrated instructor demos, declared by the crates they belong to.
 //! - [`doctor`]: `doctor`, whether this seat is ready for the workshop, with a fix per problem.
 //! - [`watch`]: `watch`, an exercise's tests run again on every save, with one-key commands.
+//! - [`dashboard`]: `dashboard`, a live cluster in the browser: chaos at a click, every click
+//!   recorded as a replayable scenario.
 //!
 //!
 //! What those commands share:
@@ -25,6 +27,7 @@
 //!
 //! The parser is public so the slide checker can parse every `cargo lab` command a deck shows.
 
+pub mod dashboard;
 pub mod demo;
 pub mod doctor;
 pub mod load;
@@ -85,6 +88,8 @@ pub enum Command {
     Doctor(doctor::DoctorArgs),
     /// Run an exercise's tests again on every save (keys: h hint, n next, l list, q quit).
     Watch(watch::WatchArgs),
+    /// A live cluster in the browser: kill, pause, cut and partition at a click, every click recorded as a scenario.
+    Dashboard(dashboard::DashboardArgs),
 }
 
 /// Prints `lab: <message>` on stderr and returns exit status 2: the command could not do its
@@ -113,5 +118,6 @@ pub fn main() -> ExitCode {
         Some(Command::Demo(args)) => demo::run(args),
         Some(Command::Doctor(args)) => doctor::run(args),
         Some(Command::Watch(args)) => watch::run(args),
+        Some(Command::Dashboard(args)) => dashboard::run(args),
     }
 }

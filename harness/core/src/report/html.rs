@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 
 use super::chart::{Chart, Scale, Series};
 use super::table::number;
-use super::{Run, Verdict};
+use super::{Run, Span, Verdict};
 use crate::check::CheckResult;
-use crate::load::{WINDOW, Window};
+use crate::load::{LoadReport, WINDOW, Window};
 
-const STYLE: &str = r#"
+pub(super) const STYLE: &str = r#"
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; color: #1d232b;
        max-width: 1160px; margin: 24px auto; padding: 0 16px; }
 h1 { font-size: 22px; margin: 0 0 4px; }
@@ -90,8 +90,34 @@ pub(super) fn html(run: &Run, verdict: &Verdict, logs: &[String]) -> String {
     checks_table(&mut page, &verdict.checks);
     offenders(&mut page, &verdict.checks);
 
-    let span = time_span(run);
-    let windows = &run.load.windows;
+    plots(&mut page, run.load, run.faults, time_span(run));
+
+    if !run.faults.is_empty() {
+        page += "<h2>Faults</h2>\n<table class=\"narrow\"><tr><th>fault</th><th>from (s)</th><th>to (s)</th></tr>\n";
+        for f in run.faults {
+            let _ = writeln!(
+                page,
+                "<tr><td>{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td></tr>",
+                escape(&f.label),
+                f.start.as_secs_f64(),
+                f.end.as_secs_f64()
+            );
+        }
+        page += "</table>\n";
+    }
+    page += "<h2>Files</h2>\n<p class=\"files\"><a href=\"verdict.json\">verdict.json</a>\
+             <a href=\"history.jsonl\">history.jsonl</a>";
+    for log in logs {
+        let _ = write!(page, "<a href=\"{0}\">{0}</a>", escape(log));
+    }
+    page += "</p>\n</body></html>\n";
+    page
+}
+
+/// The three plots (throughput, latency, errors) over `span` seconds with every fault
+/// shaded: report.html's, and the live dashboard's (`cargo lab dashboard`).
+pub(super) fn plots(page: &mut String, load: &LoadReport, faults: &[Span], span: f64) {
+    let windows = &load.windows;
     let mid = |w: &Window| w.start.as_secs_f64() + WINDOW.as_secs_f64() / 2.0;
     let per_window = |f: &dyn Fn(&Window) -> f64| -> Vec<(f64, f64)> {
         windows.iter().map(|w| (mid(w), f(w))).collect()
@@ -133,34 +159,13 @@ pub(super) fn html(run: &Run, verdict: &Verdict, logs: &[String]) -> String {
             ],
         },
     ];
-    page += "<p class=\"facts\">The plots share one time axis: seconds since the run \
+    *page += "<p class=\"facts\">The plots share one time axis: seconds since the run \
              started. Shaded: the faults. Sent counts each request in the second it was \
              scheduled; replies count in the second they came back.</p>\n";
     for chart in &charts {
         let _ = writeln!(page, "<h2>{}</h2>", chart.title);
-        chart.svg(&mut page, span, run.faults);
+        chart.svg(page, span, faults);
     }
-
-    if !run.faults.is_empty() {
-        page += "<h2>Faults</h2>\n<table class=\"narrow\"><tr><th>fault</th><th>from (s)</th><th>to (s)</th></tr>\n";
-        for f in run.faults {
-            let _ = writeln!(
-                page,
-                "<tr><td>{}</td><td class=\"num\">{:.3}</td><td class=\"num\">{:.3}</td></tr>",
-                escape(&f.label),
-                f.start.as_secs_f64(),
-                f.end.as_secs_f64()
-            );
-        }
-        page += "</table>\n";
-    }
-    page += "<h2>Files</h2>\n<p class=\"files\"><a href=\"verdict.json\">verdict.json</a>\
-             <a href=\"history.jsonl\">history.jsonl</a>";
-    for log in logs {
-        let _ = write!(page, "<a href=\"{0}\">{0}</a>", escape(log));
-    }
-    page += "</p>\n</body></html>\n";
-    page
 }
 
 fn checks_table(page: &mut String, checks: &[CheckResult]) {

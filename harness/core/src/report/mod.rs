@@ -40,6 +40,18 @@ mod table;
 
 pub use table::table;
 
+/// The report's plots (throughput, latency, errors) over the first `span` seconds of `load`,
+/// each of `faults` shaded, exactly as `report.html` draws them; for a live page of a run
+/// that is still going (`cargo lab dashboard`). Style them with [`STYLE`].
+pub fn plots(load: &LoadReport, faults: &[Span], span: f64) -> String {
+    let mut out = String::new();
+    html::plots(&mut out, load, faults, span.max(1.0).ceil());
+    out
+}
+
+/// `report.html`'s style sheet, charts included.
+pub const STYLE: &str = html::STYLE;
+
 /// A labelled span of the run: what the fault schedule did, from `start` to `end` since the
 /// run's start, and the nodes whose traffic it touched.
 #[derive(Debug, Clone, PartialEq, Serialize)]
