@@ -11,8 +11,15 @@
 //!  client ◄── writer ◄── queue ◄── reader ◄── upstream      (the replies)
 //! ```
 //!
-//! A reader stamps each chunk with the delay in force when it arrived; a writer waits for that
-//! time, applies the link's current faults and writes. The queue is FIFO, so a chunk with less
+//! A healthy connection (no fault in force that touches open connections) takes a fast path
+//! first: one task moves bytes straight from socket to socket through a buffer per direction,
+//! with no queue, no allocation per chunk and no clock, as a bare `copy_bidirectional` proxy
+//! would. It watches the link's faults as it goes: the moment one is set, the connection hands
+//! what it holds (bytes read and not yet written, which sides have closed) to the fault path
+//! below and stays there for the rest of its life.
+//!
+//! On the fault path, a reader stamps each chunk with the delay in force when it arrived; a
+//! writer waits for that time, applies the link's current faults and writes. The queue is FIFO, so a chunk with less
 //! jitter waits behind its predecessor: jitter never reorders bytes. A full queue stops the
 //! reader, and TCP's own flow control pushes back on the sender.
 //!
@@ -38,6 +45,7 @@ use std::io;
 use std::net::{Ipv4Addr, Shutdown, SocketAddr};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -117,6 +125,17 @@ impl LinkFaults {
     fn passable(&self) -> bool {
         !self.cut && !self.blackhole
     }
+
+    /// Whether an open connection may take the fast path: nothing in force touches its bytes.
+    /// `loss` only decides new connections' fates and `resets` is watched by the connection's
+    /// task whichever path it takes, so neither keeps a connection off it.
+    fn healthy(&self) -> bool {
+        self.passable()
+            && self.latency.is_zero()
+            && self.jitter.is_zero()
+            && self.bandwidth.is_none()
+            && self.drop_response == 0.0
+    }
 }
 
 /// The state shared by a [`Proxy`] handle and its tasks.
@@ -132,6 +151,8 @@ struct Link {
     dropped_responses: AtomicU64,
     refused: AtomicU64,
     open: AtomicUsize,
+    /// Connections on the fast path now (tests read it to see which path carried them).
+    fast: AtomicUsize,
 }
 
 /// What was decided for a connection when it was accepted.
@@ -194,6 +215,7 @@ impl Proxy {
             dropped_responses: AtomicU64::new(0),
             refused: AtomicU64::new(0),
             open: AtomicUsize::new(0),
+            fast: AtomicUsize::new(0),
         });
         let accept = rt.spawn(accept_loop(link.clone(), listener)).abort_handle();
         Ok(Proxy { link, addr, accept })
@@ -446,54 +468,230 @@ async fn carry(link: Arc<Link>, client: TcpStream, fate: Fate) {
     send_rst(upstream);
 }
 
-/// Runs both directions until both have closed (`Ok`) or the connection must end (`Err`).
+/// Runs both directions until both have closed (`Ok`) or the connection must end (`Err`):
+/// on the fast path while the link is healthy, on the fault path from the first fault on.
 async fn pump(
     link: &Link,
     client: &TcpStream,
     upstream: &TcpStream,
     fate: &Fate,
 ) -> Result<(), End> {
+    let mut held = Held::default();
+    if !fate.lost {
+        let on_fast = FastGuard::enter(link);
+        let carried = fast(link.faults.subscribe(), client, upstream, &mut held).await;
+        drop(on_fast);
+        if carried? {
+            return Ok(());
+        }
+    }
+    faulty(link, client, upstream, fate, held).await
+}
+
+/// Counts a connection in [`Link::fast`] while it is on the fast path, however it leaves
+/// (a reset drops the whole connection future).
+struct FastGuard<'a>(&'a Link);
+
+impl<'a> FastGuard<'a> {
+    fn enter(link: &'a Link) -> Self {
+        link.fast.fetch_add(1, Ordering::Relaxed);
+        FastGuard(link)
+    }
+}
+
+impl Drop for FastGuard<'_> {
+    fn drop(&mut self) {
+        self.0.fast.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// What the fast path hands to the fault path: the bytes it read and had not yet written, and
+/// which directions had already closed.
+#[derive(Default)]
+struct Held {
+    up: Direction,
+    down: Direction,
+    /// The client sent something since the last reply began (see [`Replies`]).
+    asked: bool,
+}
+
+/// One direction of the fast path: a buffer reused for every chunk.
+#[derive(Default)]
+struct Direction {
+    buf: Vec<u8>,
+    /// `buf[start..end]` is read and not yet written.
+    start: usize,
+    end: usize,
+    /// The FIN went through: this direction is done.
+    closed: bool,
+}
+
+impl Direction {
+    fn pending(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
+    /// Moves bytes from `src` to `dst` until both would block (`Pending`) or `src`'s FIN has
+    /// been passed on (`Ready(Ok)`). Only readiness is awaited, and each read or write is
+    /// done whole before returning, so stopping between two polls loses nothing.
+    fn poll_copy(
+        &mut self,
+        cx: &mut Context<'_>,
+        src: &TcpStream,
+        dst: &TcpStream,
+        mut on_move: impl FnMut(),
+    ) -> Poll<Result<(), End>> {
+        if self.buf.is_empty() {
+            self.buf = vec![0; CHUNK];
+        }
+        while !self.closed {
+            if self.start == self.end {
+                ready!(src.poll_read_ready(cx)).map_err(|_| End::PeerReset)?;
+                match src.try_read(&mut self.buf) {
+                    Ok(0) => {
+                        SockRef::from(dst)
+                            .shutdown(Shutdown::Write)
+                            .map_err(|_| End::PeerReset)?;
+                        self.closed = true;
+                    }
+                    Ok(n) => (self.start, self.end) = (0, n),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return Poll::Ready(Err(End::PeerReset)),
+                }
+            } else {
+                ready!(dst.poll_write_ready(cx)).map_err(|_| End::PeerReset)?;
+                match dst.try_write(self.pending()) {
+                    Ok(0) => return Poll::Ready(Err(End::PeerReset)),
+                    Ok(n) => {
+                        self.start += n;
+                        on_move();
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return Poll::Ready(Err(End::PeerReset)),
+                }
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+/// The fast path: copies both ways while the link stays healthy. `Ok(true)`: both directions
+/// closed. `Ok(false)`: a fault was set, and `held` is what the fault path carries on from.
+async fn fast(
+    mut faults: watch::Receiver<LinkFaults>,
+    client: &TcpStream,
+    upstream: &TcpStream,
+    held: &mut Held,
+) -> Result<bool, End> {
+    loop {
+        if !faults.borrow_and_update().healthy() {
+            return Ok(false);
+        }
+        // One `changed` future per change, not per wake-up: registering it is the only cost
+        // a healthy link pays for being breakable.
+        let changed = faults.changed();
+        tokio::pin!(changed);
+        let Held { up, down, asked } = &mut *held;
+        let step = std::future::poll_fn(|cx| {
+            // Faults first: bytes that arrive with a fault in the same wake-up meet the fault.
+            if let Poll::Ready(changed) = changed.as_mut().poll(cx) {
+                return Poll::Ready(Ok(changed.is_ok()));
+            }
+            // The client's bytes begin a request; the first bytes back begin its reply.
+            let up = up.poll_copy(cx, client, upstream, || *asked = true)?;
+            let down = down.poll_copy(cx, upstream, client, || *asked = false)?;
+            if up.is_ready() && down.is_ready() {
+                return Poll::Ready(Err(None));
+            }
+            Poll::Pending
+        })
+        .await;
+        match step {
+            Err(Some(end)) => return Err(end),
+            Err(None) => return Ok(true),
+            Ok(true) => {} // the faults changed: look again
+            // The link is gone, so the proxy was dropped and this task is being aborted.
+            Ok(false) => std::future::pending::<()>().await,
+        }
+    }
+}
+
+/// The fault path: a reader and a writer per direction, with a queue between them, carrying on
+/// from what the fast path held.
+async fn faulty(
+    link: &Link,
+    client: &TcpStream,
+    upstream: &TcpStream,
+    fate: &Fate,
+    held: Held,
+) -> Result<(), End> {
     let (to_upstream, from_client) = mpsc::channel(QUEUE_CHUNKS);
     let (to_client, from_upstream) = mpsc::channel(QUEUE_CHUNKS);
+    for (queue, direction) in [(&to_upstream, &held.up), (&to_client, &held.down)] {
+        if !direction.pending().is_empty() {
+            // Read before the fault was set, so due at once; the queue is empty, so it fits.
+            let bytes = direction.pending().to_vec();
+            let _ = queue.try_send(Chunk { due: None, bytes });
+        }
+    }
     let [seed_up, seed_down] = fate.jitter_seeds;
     // Set when the client sends; the next bytes back begin a reply, which `drop_response`
     // may lose. One choice per request and reply, on new and kept-alive connections alike.
-    let asked = AtomicBool::new(false);
+    let asked = AtomicBool::new(held.asked);
     let replies = Replies {
         asked: &asked,
         rng: StdRng::seed_from_u64(fate.reply_seed),
     };
+    // A direction whose FIN the fast path passed on is done: nothing reads or writes it.
+    let (up_open, down_open) = (!held.up.closed, !held.down.closed);
     tokio::try_join!(
-        read(
-            client,
-            to_upstream,
-            link.faults.subscribe(),
-            seed_up,
-            Some(&asked)
+        unless_closed(
+            up_open,
+            read(
+                client,
+                to_upstream,
+                link.faults.subscribe(),
+                seed_up,
+                Some(&asked)
+            )
         ),
-        write(
-            upstream,
-            from_client,
-            link.faults.subscribe(),
-            fate.lost,
-            None
+        unless_closed(
+            up_open,
+            write(
+                upstream,
+                from_client,
+                link.faults.subscribe(),
+                fate.lost,
+                None
+            )
         ),
-        read(
-            upstream,
-            to_client,
-            link.faults.subscribe(),
-            seed_down,
-            None
+        unless_closed(
+            down_open,
+            read(
+                upstream,
+                to_client,
+                link.faults.subscribe(),
+                seed_down,
+                None
+            )
         ),
-        write(
-            client,
-            from_upstream,
-            link.faults.subscribe(),
-            fate.lost,
-            Some(replies)
+        unless_closed(
+            down_open,
+            write(
+                client,
+                from_upstream,
+                link.faults.subscribe(),
+                fate.lost,
+                Some(replies)
+            )
         ),
     )?;
     Ok(())
+}
+
+/// Runs `half` of a direction only if the direction is still open.
+async fn unless_closed(open: bool, half: impl Future<Output = Result<(), End>>) -> Result<(), End> {
+    if open { half.await } else { Ok(()) }
 }
 
 /// Reads chunks from `src` into the queue, stamped with their due time, up to and including
@@ -1057,6 +1255,114 @@ mod tests {
             limited > 3 * unlimited,
             "limited {limited:?}, unlimited {unlimited:?}"
         );
+    }
+
+    /// Every fault that touches open connections, set on a kept-alive connection that the
+    /// healthy link was carrying on its fast path: the very next bytes meet the fault.
+    #[test]
+    fn a_fault_takes_an_open_connection_off_the_fast_path_at_once() {
+        type Fault = fn(&Proxy, &mut StdStream);
+        let faults: [(&str, Fault); 6] = [
+            ("cut", |proxy, conn| {
+                proxy.cut();
+                conn.write_all(b"held").unwrap();
+                assert_eq!(seen(conn, Duration::from_millis(300)), Seen::Nothing);
+                proxy.heal();
+                assert_eq!(
+                    seen(conn, Duration::from_secs(2)),
+                    Seen::Bytes(b"held".to_vec())
+                );
+            }),
+            ("blackhole", |proxy, conn| {
+                proxy.blackhole();
+                conn.write_all(b"lost").unwrap();
+                assert_eq!(seen(conn, Duration::from_millis(300)), Seen::Nothing);
+                proxy.heal();
+                round_trip(conn, b"after");
+            }),
+            ("latency", |proxy, conn| {
+                let latency = Duration::from_millis(100);
+                proxy.latency(latency, Duration::ZERO);
+                let slow = round_trip(conn, b"ping");
+                assert!(slow >= 2 * latency, "round trip {slow:?} with {latency:?}");
+            }),
+            ("bandwidth", |proxy, conn| {
+                proxy.bandwidth(Some(50_000));
+                let start = StdInstant::now();
+                let mut writer = conn.try_clone().unwrap();
+                let sender = std::thread::spawn(move || writer.write_all(&[7; 100_000]).unwrap());
+                let mut back = vec![0; 100_000];
+                conn.set_read_timeout(Some(Duration::from_secs(10)))
+                    .unwrap();
+                conn.read_exact(&mut back).unwrap();
+                sender.join().unwrap();
+                let took = start.elapsed();
+                assert!(
+                    took >= Duration::from_millis(1500),
+                    "100 KB at 50 KB/s took {took:?}"
+                );
+            }),
+            ("drop_response", |proxy, conn| {
+                proxy.drop_response(1.0);
+                conn.write_all(b"request").unwrap();
+                assert_eq!(seen(conn, Duration::from_secs(2)), Seen::Reset);
+                assert_eq!(proxy.stats().dropped_responses, 1);
+            }),
+            ("reset", |proxy, conn| {
+                proxy.reset();
+                let outcome = seen(conn, Duration::from_secs(1));
+                assert!(
+                    matches!(outcome, Seen::Reset | Seen::Eof),
+                    "saw {outcome:?}"
+                );
+            }),
+        ];
+        for (seed, (name, fault)) in (20..).zip(faults) {
+            let proxy = proxy_to(echo_server(), seed);
+            let mut conn = connect(&proxy);
+            for _ in 0..3 {
+                round_trip(&mut conn, b"kept alive");
+            }
+            assert_eq!(
+                proxy.link.fast.load(Ordering::Relaxed),
+                1,
+                "{name}: a healthy link carries its connection on the fast path"
+            );
+            fault(&proxy, &mut conn);
+            assert_eq!(
+                proxy.link.fast.load(Ordering::Relaxed),
+                0,
+                "{name}: the connection left the fast path"
+            );
+        }
+    }
+
+    /// A fault that comes and goes many times while bytes stream both ways: every byte
+    /// arrives once, in order, whichever path carried it.
+    #[test]
+    fn bytes_in_flight_when_a_fault_is_set_arrive_once_and_in_order() {
+        let proxy = proxy_to(echo_server(), 30);
+        let mut conn = connect(&proxy);
+        let mut writer = conn.try_clone().unwrap();
+        let sender = std::thread::spawn(move || {
+            for burst in (0..20_000u32).collect::<Vec<_>>().chunks(500) {
+                let bytes: Vec<u8> = burst.iter().flat_map(|n| n.to_be_bytes()).collect();
+                writer.write_all(&bytes).unwrap();
+            }
+        });
+        std::thread::sleep(Duration::from_millis(5));
+        proxy.latency(Duration::from_millis(1), Duration::ZERO);
+        let mut back = vec![0; 20_000 * 4];
+        conn.set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        conn.read_exact(&mut back).unwrap();
+        sender.join().unwrap();
+        let first_wrong = back
+            .chunks(4)
+            .map(|b| u32::from_be_bytes(b.try_into().unwrap()))
+            .enumerate()
+            .find(|(i, n)| *i as u32 != *n);
+        assert_eq!(first_wrong, None, "bytes lost, doubled or reordered");
     }
 
     #[test]
