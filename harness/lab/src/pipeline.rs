@@ -13,7 +13,9 @@
 //! - **skeleton fails**: every test fails against the skeleton within the budget (a test that
 //!   passes tests nothing the attendee writes; one that hangs waits on a timeout after a
 //!   `todo!()`), and its output shows one of the skeleton's `todo!()` sentences;
-//! - **solution**: passes all its tests, clippy with warnings denied, and rustfmt.
+//! - **solution**: passes all its tests, clippy with warnings denied, and rustfmt. With
+//!   `--tested` (the test gate, whose `cargo test` has just run every solution's tests) it
+//!   only has tests: they are listed, not run a second time.
 //!
 //! Skeleton tests run one per process with their output captured: their failures are expected
 //! and never reach the log as test-runner summaries.
@@ -40,6 +42,19 @@ pub struct VerifyArgs {
     /// Seconds a skeleton's test may take to fail.
     #[arg(long, default_value_t = 10)]
     pub budget: u64,
+    /// The solutions' tests passed in this run already (`scripts/test.sh` runs `cargo test`
+    /// first): list them instead of running them again.
+    #[arg(long)]
+    pub tested: bool,
+}
+
+/// How verify treats each solution's tests.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SolutionTests {
+    /// Run them all: every one must pass.
+    Run,
+    /// They passed earlier in the same run: only count them (a solution needs tests).
+    List,
 }
 
 /// How long a solution's whole `cargo test` may take, build included, before verify gives up.
@@ -116,10 +131,16 @@ pub fn verify(args: VerifyArgs) -> ExitCode {
         Err(e) => return refuse(&e),
     };
     let started = Instant::now();
+    let solution_tests = if args.tested {
+        SolutionTests::List
+    } else {
+        SolutionTests::Run
+    };
     match verify_at(
         &root,
         args.exercise.as_deref(),
         Duration::from_secs(args.budget),
+        solution_tests,
     ) {
         Ok(report) => {
             let secs = started.elapsed().as_secs();
@@ -153,7 +174,12 @@ pub struct Report {
 
 /// Checks the chosen exercises (all by default), printing one line per exercise that holds
 /// and one line per broken rule.
-pub fn verify_at(root: &Path, only: Option<&str>, budget: Duration) -> Result<Report, String> {
+pub fn verify_at(
+    root: &Path,
+    only: Option<&str>,
+    budget: Duration,
+    solution_tests: SolutionTests,
+) -> Result<Report, String> {
     let catalog = Catalog::load(root)?;
     let mut report = Report::default();
     let mut violation = |who: &str, rule: &str, what: &str| {
@@ -176,7 +202,7 @@ pub fn verify_at(root: &Path, only: Option<&str>, budget: Duration) -> Result<Re
     let exercises = select(&catalog, only)?;
     for exercise in &exercises {
         let started = Instant::now();
-        let found = verify_one(root, exercise, &members, budget);
+        let found = verify_one(root, exercise, &members, budget, solution_tests);
         match found {
             Ok(summary) => println!(
                 "✓ {exercise}: {summary} ({} s)",
@@ -201,13 +227,14 @@ fn verify_one(
     exercise: &Exercise,
     members: &Members,
     budget: Duration,
+    solution_tests: SolutionTests,
 ) -> Result<String, Violations> {
     let mut broken = Violations::new();
     check_brief(root, exercise, &mut broken);
     members.check(exercise, &mut broken);
     let todos = check_sync(root, exercise, &mut broken);
     let skeleton = check_skeleton(root, exercise, &todos, budget, &mut broken);
-    let solution = check_solution(root, exercise, &mut broken);
+    let solution = check_solution(root, exercise, solution_tests, &mut broken);
     if broken.is_empty() {
         Ok(format!("in sync; {skeleton}; {solution}"))
     } else {
@@ -379,10 +406,19 @@ fn check_skeleton(
     )
 }
 
-fn check_solution(root: &Path, exercise: &Exercise, broken: &mut Violations) -> String {
+fn check_solution(
+    root: &Path,
+    exercise: &Exercise,
+    solution_tests: SolutionTests,
+    broken: &mut Violations,
+) -> String {
     let package = exercise.solution_package();
     let mut tests = 0;
-    match runner::cargo_test(root, &package, SOLUTION_BUDGET) {
+    let run = match solution_tests {
+        SolutionTests::Run => runner::cargo_test(root, &package, SOLUTION_BUDGET),
+        SolutionTests::List => list_solution_tests(root, exercise),
+    };
+    match run {
         Err(e) => broken.push(("solution", e)),
         Ok(run) if run.all_passed() => tests = run.total(),
         Ok(run) => {
@@ -445,7 +481,28 @@ fn check_solution(root: &Path, exercise: &Exercise, broken: &mut Violations) -> 
         )),
         Err(e) => broken.push(("solution", e)),
     }
-    format!("solution passes its {tests} tests, clippy and rustfmt")
+    match solution_tests {
+        SolutionTests::Run => format!("solution passes its {tests} tests, clippy and rustfmt"),
+        SolutionTests::List => {
+            format!("solution has {tests} tests (passed in this run's cargo test), clippy, rustfmt")
+        }
+    }
+}
+
+/// A solution's tests as a run in which every one passed: for `--tested`, whose caller has
+/// just seen them pass. Only a solution that does not build, or has no test, is reported.
+fn list_solution_tests(root: &Path, exercise: &Exercise) -> Result<runner::TestRun, String> {
+    let package = exercise.solution_package();
+    let manifest = exercise.solution_dir(root).join("Cargo.toml");
+    let build = runner::build_tests(root, &package, &manifest)?;
+    let mut run = runner::TestRun {
+        compile_error: build.error,
+        ..runner::TestRun::default()
+    };
+    for exe in &build.executables {
+        run.passed.extend(runner::list_tests(exe)?);
+    }
+    Ok(run)
 }
 
 /// The workspace's `members` and `default-members`, to check where each crate is listed.

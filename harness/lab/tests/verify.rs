@@ -188,3 +188,35 @@ fn hints_in_the_brief_instead_of_beside_it_are_caught() {
     // The generator never copies the hints into the exercise.
     assert!(!fixture.path(&format!("{EXERCISE}/HINTS.md")).exists());
 }
+
+#[test]
+fn verify_tested_counts_the_solutions_tests_instead_of_running_them_again() {
+    // A solution test that fails: the gate's own `cargo test` would have stopped on it, so
+    // `--tested` (run by the gate right after that `cargo test`) only counts it; a plain
+    // verify, which vouches for nothing, runs it and fails.
+    let fixture = Fixture::copy("tested");
+    fixture.edit(&format!("{SOLUTION}/tests/greeting.rs"), |s| {
+        s + "\n#[test]\nfn greets_loudly() {\n    assert_eq!(greet(\"Ada\"), \"HELLO, ADA!\");\n}\n"
+    });
+    assert_eq!(fixture.lab(&["generate", "1"]).code, Some(0));
+
+    let listed = fixture.lab(&["verify", "--tested"]);
+    assert_eq!(listed.code, Some(0), "{}", listed.stdout);
+    assert!(
+        listed
+            .stdout
+            .contains("solution has 3 tests (passed in this run's cargo test)"),
+        "{}",
+        listed.stdout
+    );
+
+    let ran = fixture.lab(&["verify"]);
+    assert_eq!(ran.code, Some(1));
+    assert!(
+        ran.stdout
+            .lines()
+            .any(|l| l.starts_with("✗ 01 greeting: solution:") && l.contains("greets_loudly")),
+        "{}",
+        ran.stdout
+    );
+}
