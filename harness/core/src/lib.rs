@@ -26,6 +26,9 @@
 //! - [`watch`]: what each node thinks: every running node's answer to one `GET`, polled
 //!   together, for demos that show the nodes' own views.
 //! - [`duration`]: times as people write them (`250ms`, `4s`), one parser for every file and flag.
+//! - [`slo`]: SLO thresholds, k6-style (`p99 < 250ms`, `error_rate < 1%`,
+//!   `goodput > 0.95 capacity`), one parser for scenario files and `lab load`, each held to a
+//!   run's figures as a check.
 //!
 //! - [`block_on`]: runs a test's async body on its own runtime, failed if it gets stuck.
 //!
@@ -61,6 +64,7 @@ pub mod props;
 pub mod ramp;
 pub mod report;
 pub mod scenario;
+pub mod slo;
 pub mod watch;
 
 /// How long a test's body may run under [`block_on`] before it fails as stuck.

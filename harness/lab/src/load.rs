@@ -6,22 +6,28 @@
 //! cargo lab load --url http://127.0.0.1:8080/carts/7 --method POST --body '{"item":"x"}' \
 //!     -H 'content-type: application/json' --rate 200 --duration 30s --json
 //! cargo lab load --url ... --rate 200 --duration 10s --closed 1   # the coordinated-omission trap
+//! cargo lab load --url ... --rate 200 --duration 10s --threshold 'p99<250ms' \
+//!     --threshold 'error_rate<1%' --capacity 100 --threshold 'goodput>0.95 capacity'
 //! ```
 //!
 //! The engine is [`harness::load`]; this file turns flags into a [`Load`], checks that the
 //! target can be reached before it starts (a typo should cost one line, not ten seconds of
 //! connection errors), shows a progress bar on a terminal, and prints either a short table or
-//! one JSON object (`--json`). Bad input gets one line on stderr and exit code 2.
+//! one JSON object (`--json`). Bad input gets one line on stderr and exit code 2. Each
+//! `--threshold` (the syntax of [`harness::slo`], as in scenario files) gets a line `ok` or
+//! `FAIL` under the table, and a broken one makes the exit code 1.
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use harness::check::CheckResult;
 use harness::load::{
     HttpCall, LATE_TOLERANCE, Load, LoadReport, MAX_CONCURRENCY, MAX_RATE, Mode, Progress,
     Schedule, Summary,
 };
+use harness::slo::{self, Slo};
 use reqwest::header::{HeaderName, HeaderValue};
 
 use crate::bar::Bar;
@@ -72,6 +78,13 @@ pub struct LoadArgs {
     /// Print one JSON object instead of the table.
     #[arg(long)]
     pub json: bool,
+    /// An SLO the run must meet, k6-style ('p99<250ms', 'error_rate<1%', 'availability>99%',
+    /// 'goodput>180/s', 'goodput>0.95 capacity'); repeat for more. One broken: exit 1.
+    #[arg(long = "threshold", value_name = "SLO", allow_hyphen_values = true)]
+    pub thresholds: Vec<String>,
+    /// Requests per second the target can serve: what `capacity` in a threshold means.
+    #[arg(long, value_name = "RATE", allow_hyphen_values = true)]
+    pub capacity: Option<String>,
 }
 
 pub fn run(args: LoadArgs) -> ExitCode {
@@ -94,11 +107,13 @@ pub fn run(args: LoadArgs) -> ExitCode {
             Ok(report) => report,
             Err(why) => return refuse(&why),
         };
+        let thresholds = plan.slo.check(&slo::Figures::from(&report));
         if args.json {
             let out = JsonOut {
                 url: plan.url.as_str(),
                 method: plan.method.as_str(),
                 summary: report.summary(),
+                thresholds: &thresholds,
             };
             match serde_json::to_string(&out) {
                 Ok(line) => println!("{line}"),
@@ -106,8 +121,13 @@ pub fn run(args: LoadArgs) -> ExitCode {
             }
         } else {
             print!("{}", table(&plan, &report));
+            print!("{}", slo::lines(&thresholds));
         }
-        ExitCode::SUCCESS
+        if thresholds.iter().all(|t| t.passed) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }
     })
 }
 
@@ -122,6 +142,8 @@ struct Plan {
     mode: Mode,
     timeout: Duration,
     max_in_flight: usize,
+    /// `--threshold`s: the run exits 1 when one breaks.
+    slo: Slo,
 }
 
 impl Plan {
@@ -179,6 +201,7 @@ impl Plan {
             mode,
             timeout: parse_duration("--timeout", &args.timeout)?,
             max_in_flight,
+            slo: Slo::from_flags(&args.thresholds, args.capacity.as_deref())?,
         })
     }
 
@@ -331,6 +354,9 @@ struct JsonOut<'a> {
     method: &'a str,
     #[serde(flatten)]
     summary: Summary,
+    /// Each `--threshold`'s verdict (absent without any).
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    thresholds: &'a [CheckResult],
 }
 
 /// The short table a person reads after a run.

@@ -10,6 +10,7 @@ use toml::Spanned;
 
 use super::{CheckSpec, ClusterSpec, NodeRef, Scenario, ScenarioError, Scheduled, Workload};
 use crate::fault::{self, Entry};
+use crate::slo::{Slo, Threshold};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -30,6 +31,17 @@ struct File {
     faults: Vec<FileFault>,
     #[serde(default)]
     checks: Vec<FileCheck>,
+    slo: Option<FileSlo>,
+}
+
+/// `[slo]`: thresholds on the run's figures (see [`crate::slo`]).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSlo {
+    /// Requests per second the service can serve: what `goodput > 0.95 capacity` means.
+    capacity: Option<Spanned<f64>>,
+    #[serde(default)]
+    thresholds: Vec<Spanned<String>>,
 }
 
 fn default_seed() -> u64 {
@@ -345,6 +357,33 @@ impl Scenario {
             };
             checks.push(spec);
         }
+        let slo = match &file.slo {
+            None => Slo::default(),
+            Some(slo) => {
+                let mut thresholds = Vec::new();
+                for t in &slo.thresholds {
+                    thresholds.push(
+                        Threshold::parse(t.get_ref())
+                            .map_err(|why| at(t.span(), format!("[slo] thresholds: {why}")))?,
+                    );
+                }
+                let capacity = slo.capacity.as_ref().map(|c| *c.get_ref());
+                Slo::new(thresholds, capacity).map_err(|(i, why)| {
+                    let span = match i {
+                        Some(i) => slo.thresholds[i].span(),
+                        None => slo.capacity.as_ref().map_or(0..0, Spanned::span),
+                    };
+                    let why = match i {
+                        Some(_) if why.contains("no capacity") => {
+                            format!("[slo] thresholds: {why}; add capacity = <per second> to [slo]")
+                        }
+                        Some(_) => format!("[slo] thresholds: {why}"),
+                        None => format!("[slo] {why}"),
+                    };
+                    at(span, why)
+                })?
+            }
+        };
 
         Ok(Scenario {
             name: file.name,
@@ -362,6 +401,7 @@ impl Scenario {
             workload,
             faults,
             checks,
+            slo,
         })
     }
 }

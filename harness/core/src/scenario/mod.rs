@@ -76,6 +76,16 @@
 //! min = 0.99
 //! outside_faults = true     # leave out what a fault could hit: sent during it, or within
 //!                           # one request timeout before it
+//!
+//! [slo]                     # thresholds on the load's figures, k6-style (harness::slo):
+//! capacity = 200            #   per second, what "capacity" means below
+//! thresholds = [            # a broken one fails the run like a failed check
+//!     "p99 < 250ms",        # p50 p90 p99 p99.9 (any pNN) max: every request, from its
+//!     "p50 <= 40ms",        #   intended send time; a time
+//!     "error_rate < 1%",    # sent requests not ok (failed or unknown), of all sent
+//!     "availability > 99%", # sent requests ok, of all sent; 99% or 0.99
+//!     "goodput > 0.95 capacity", # ok answers per second of the load phase; or "> 180/s";
+//! ]                         #   goodput(150ms): only the answers within 150 ms
 //! ```
 
 use std::fmt;
@@ -110,6 +120,8 @@ pub struct Scenario {
     pub workload: Workload,
     pub faults: Vec<Scheduled>,
     pub checks: Vec<CheckSpec>,
+    /// Thresholds on the run's figures (`[slo]`), checked beside `checks`.
+    pub slo: crate::slo::Slo,
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -18,6 +18,7 @@ use crate::fault::{self, Fault, Hit, Picks};
 use crate::history::History;
 use crate::load::{self, Load, Schedule};
 use crate::report::{self, Span};
+use crate::slo;
 
 /// How to run a scenario.
 #[derive(Clone)]
@@ -270,6 +271,8 @@ pub fn run_on(
     let faults = spans(&fault_log, load_end);
     let checks = build_checks(scenario, &faults);
     let mut results = check::run_all(&checks, &history, &finals);
+    // The `[slo]` thresholds, held to the load's own figures, are checks like the others.
+    results.extend(scenario.slo.check(&slo::Figures::from(&load_report)));
     deployment.collect_logs(&options.out);
     report::explain::attach_logs(&mut results, &options.out, wall_start, &faults);
     let inconclusive = coverage::untouched(&faults, &history.operations());
