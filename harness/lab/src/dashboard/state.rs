@@ -62,7 +62,7 @@ pub struct Dashboard {
     rate: Mutex<f64>,
     actions: Mutex<Vec<Action>>,
     /// Each node's own `/metrics` samples, as last read.
-    metrics: Mutex<BTreeMap<String, Vec<(String, f64)>>>,
+    metrics: Mutex<BTreeMap<String, Vec<Metric>>>,
     stopping: AtomicBool,
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -280,7 +280,11 @@ impl Dashboard {
         };
         let spans = record::spans(&actions, now);
         let faults: Vec<report::Span> = spans.iter().map(|(s, _)| s.clone()).collect();
-        let load = self.load_report();
+        let mut load = self.load_report();
+        // The second still going would plot as a dip: it is drawn once it is over.
+        load.record
+            .windows
+            .retain(|w| w.start + harness::load::WINDOW <= now);
         let plots = report::plots(&load, &faults, now.as_secs_f64());
         let log: Vec<Value> = actions
             .iter()
@@ -451,7 +455,8 @@ fn links(ids: &[String], open: &[(Fault, Hit)]) -> Vec<Value> {
 }
 
 /// Reads every node's `/metrics` once a second, straight from the node (past its proxies,
-/// so a node cut off still shows its own view); a node that does not answer keeps nothing.
+/// so a node cut off still shows its own view); a node that does not answer shows nothing.
+/// A counter (`_total`) also shows its rise per second since the last read.
 async fn poll_metrics(dashboard: std::sync::Arc<Dashboard>) {
     let Ok(http) = reqwest::Client::builder()
         .timeout(Duration::from_millis(400))
@@ -460,34 +465,62 @@ async fn poll_metrics(dashboard: std::sync::Arc<Dashboard>) {
     else {
         return;
     };
+    let mut before: BTreeMap<String, (Instant, BTreeMap<String, f64>)> = BTreeMap::new();
     while !dashboard.is_stopping() {
         for id in dashboard.ids().to_vec() {
-            let samples = match dashboard.cluster.direct_addr(&id) {
+            let read = match dashboard.cluster.direct_addr(&id) {
                 Some(addr) => match http.get(format!("http://{addr}/metrics")).send().await {
                     Ok(r) => r.text().await.map(|t| samples(&t)).unwrap_or_default(),
-                    Err(_) => Vec::new(),
+                    Err(_) => BTreeMap::new(),
                 },
-                None => Vec::new(),
+                None => BTreeMap::new(),
             };
-            lock(&dashboard.metrics).insert(id, samples);
+            let now = Instant::now();
+            let shown: Vec<Metric> = read
+                .iter()
+                .map(|(name, value)| {
+                    let per_second = before.get(&id).and_then(|(then, old)| {
+                        let old = old.get(name)?;
+                        let secs = now.duration_since(*then).as_secs_f64();
+                        (name.ends_with("_total") && secs > 0.0 && value >= old)
+                            .then(|| (value - old) / secs)
+                    });
+                    (name.clone(), *value, per_second)
+                })
+                .collect();
+            before.insert(id.clone(), (now, read));
+            lock(&dashboard.metrics).insert(id, shown);
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }
 
-/// The samples of a Prometheus text page worth a glance: no comments, no histogram buckets,
-/// at most 24.
-fn samples(text: &str) -> Vec<(String, f64)> {
-    text.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .filter_map(|l| {
-            let (name, value) = l.rsplit_once(' ')?;
-            let value: f64 = value.trim().parse().ok()?;
-            (!name.contains("_bucket") && !name.ends_with("_created"))
-                .then(|| (name.to_string(), value))
-        })
-        .take(24)
-        .collect()
+/// A figure of a node's `/metrics`: its name, value, and rise per second for a counter.
+type Metric = (String, f64, Option<f64>);
+
+/// A Prometheus text page as one figure per metric name (the labels' series summed: a
+/// projector has no room for each route), leaving out what a glance cannot use: histogram
+/// buckets, sums and counts (a duration's count is the requests counter again).
+fn samples(text: &str) -> BTreeMap<String, f64> {
+    let mut figures = BTreeMap::new();
+    for line in text.lines().filter(|l| !l.starts_with('#')) {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        let name = series.split('{').next().unwrap_or(series).trim();
+        let name = name.strip_prefix("node_").unwrap_or(name);
+        if ["_bucket", "_sum", "_count", "_created"]
+            .iter()
+            .any(|end| name.ends_with(end))
+        {
+            continue;
+        }
+        *figures.entry(name.to_string()).or_insert(0.0) += value;
+    }
+    figures
 }
 
 #[cfg(test)]
@@ -496,13 +529,15 @@ mod tests {
 
     #[test]
     fn metrics_keep_samples_and_leave_buckets() {
-        let text = "# HELP queue_depth x\n# TYPE queue_depth gauge\nqueue_depth 3\n\
-                    latency_bucket{le=\"0.1\"} 4\nhttp_requests_total{route=\"/carts\"} 17\n";
+        let text = "# HELP queue_depth x\n# TYPE queue_depth gauge\nnode_queue_depth 3\n\
+                    latency_bucket{le=\"0.1\"} 4\nlatency_count 4\n\
+                    node_requests_total{route=\"/carts\"} 17\nnode_requests_total{route=\"/x\"} 3\n";
+        let figures: Vec<(String, f64)> = samples(text).into_iter().collect();
         assert_eq!(
-            samples(text),
+            figures,
             [
                 ("queue_depth".to_string(), 3.0),
-                ("http_requests_total{route=\"/carts\"}".to_string(), 17.0)
+                ("requests_total".to_string(), 20.0)
             ]
         );
     }

@@ -114,7 +114,9 @@ function drawNodes(state) {
   for (const node of state.nodes) {
     const button = (label, fault) =>
       el("button", { onclick: () => act({ fault, target: node.id }) }, label);
-    const rows = node.metrics.map(([k, v]) => el("tr", {}, el("td", {}, k), el("td", { class: "num" }, String(v))));
+    const rows = node.metrics.map(([k, v, perSecond]) => el("tr", {}, el("td", {}, k),
+      el("td", { class: "num" }, fmt(v)),
+      el("td", { class: "num rise" }, perSecond === null ? "" : "+" + fmt(perSecond) + "/s")));
     const cls = node.state.replace(" ", "-");
     list.append(el("div", { class: "node " + cls, "data-node": node.id },
       el("h3", {}, node.id, el("span", { class: "state" }, node.state),
@@ -127,6 +129,7 @@ function drawNodes(state) {
 
 function fmt(v) {
   if (v === null || v === undefined) return "–";
+  if (Number.isInteger(v)) return String(v);
   return v >= 100 ? v.toFixed(0) : v >= 10 ? v.toFixed(1) : v.toFixed(2);
 }
 
