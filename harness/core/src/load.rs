@@ -12,8 +12,11 @@
 //! - [`Load`]: the generator. [`Load::run`] drives the operation and returns a [`LoadReport`]:
 //!   HDR histograms overall and per second, counts by outcome, late sends; its
 //!   [`LoadReport::summary`] is what `lab load --json` prints.
-//! - [`HttpCall`]: one fixed HTTP request as an operation, and [`http_outcome`], the one place
-//!   that decides whether an HTTP exchange ended ok, fail or unknown.
+//! - [`HttpTarget`] ([`http`]): one fixed HTTP/1.1 request as an operation, on hyper's client
+//!   directly over kept-alive connections: what `lab load` drives, at oha's pace or above.
+//! - [`HttpCall`]: the same on reqwest, for callers that want its client (redirects, a pool
+//!   shared with other calls), and [`http_outcome`], the one place that decides whether a
+//!   reqwest exchange ended ok, fail or unknown.
 //!
 //! Why open loop. A closed-loop worker that waits 1 s for a stalled server sends nothing
 //! during that second, so the requests that would have waited are never sent and never
@@ -42,7 +45,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -52,6 +55,9 @@ use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::history::Invocation;
+
+pub mod http;
+pub use http::HttpTarget;
 
 /// How far behind its intended time a request may start before it counts as a late send.
 ///
@@ -368,8 +374,18 @@ pub async fn http_outcome(result: reqwest::Result<reqwest::Response>) -> Outcome
 }
 
 /// Live counters of a run in progress, for a progress bar.
+///
+/// One set of counters per shard (see [`Tally`]), each on its own cache line, summed when
+/// read: every request bumps two of them, and one shared set would bounce between the cores
+/// on every request.
 #[derive(Debug, Default)]
 pub struct Progress {
+    shards: [Counters; SHARDS],
+}
+
+#[derive(Debug, Default)]
+#[repr(align(128))]
+struct Counters {
     sent: AtomicU64,
     completed: AtomicU64,
     errors: AtomicU64,
@@ -377,18 +393,27 @@ pub struct Progress {
 }
 
 impl Progress {
+    fn sum(&self, counter: impl Fn(&Counters) -> &AtomicU64) -> u64 {
+        self.shards
+            .iter()
+            .map(|c| counter(c).load(Ordering::Relaxed))
+            .sum()
+    }
+    fn here(&self) -> &Counters {
+        &self.shards[shard()]
+    }
     pub fn sent(&self) -> u64 {
-        self.sent.load(Ordering::Relaxed)
+        self.sum(|c| &c.sent)
     }
     pub fn completed(&self) -> u64 {
-        self.completed.load(Ordering::Relaxed)
+        self.sum(|c| &c.completed)
     }
     /// Requests that ended `Fail` or `Unknown`.
     pub fn errors(&self) -> u64 {
-        self.errors.load(Ordering::Relaxed)
+        self.sum(|c| &c.errors)
     }
     pub fn late(&self) -> u64 {
-        self.late.load(Ordering::Relaxed)
+        self.sum(|c| &c.late)
     }
 }
 
@@ -482,7 +507,11 @@ impl Load {
         let timeline = Timeline::new(&self.schedule);
         let scheduled = timeline.count_before(self.duration);
         let start = self.start.unwrap_or_else(Instant::now);
-        let tally = Arc::new(Tally::new(start, self.progress.clone()));
+        let tally = Arc::new(Tally::new(
+            start,
+            self.mode == Mode::Open,
+            self.progress.clone(),
+        ));
         let op = Arc::new(op);
         let sent = match self.mode {
             Mode::Open => self.run_open(&timeline, start, &tally, op).await?,
@@ -495,7 +524,7 @@ impl Load {
         };
         let elapsed = start.elapsed();
         // Every request has ended (each task records before it gives back its permit).
-        let record = std::mem::take(&mut *tally.lock());
+        let record = tally.take();
         Ok(LoadReport {
             mode: self.mode,
             duration: self.duration,
@@ -578,7 +607,7 @@ impl Load {
                     };
                     tally.sending(shot, sent_at);
                     let outcome = call_with_timeout(&*op, shot, timeout).await;
-                    tally.completed(sent_at, Instant::now(), outcome);
+                    tally.completed(shot, sent_at, Instant::now(), outcome);
                     sent += 1;
                 }
                 sent
@@ -676,9 +705,10 @@ impl Dispatcher {
             move |(shot, permit): (Shot, OwnedSemaphorePermit)| {
                 let (op, tally) = (op.clone(), tally.clone());
                 async move {
-                    tally.sending(shot, Instant::now());
+                    let sent_at = Instant::now();
+                    tally.sending(shot, sent_at);
                     let outcome = call_with_timeout(&*op, shot, timeout).await;
-                    tally.completed(tally.start + shot.intended, Instant::now(), outcome);
+                    tally.completed(shot, sent_at, Instant::now(), outcome);
                     drop(permit);
                 }
             }
@@ -713,31 +743,75 @@ fn precise_sleeps() {
     }
 }
 
-/// Counts and histograms, shared by every request task of a run.
-struct Tally {
-    start: Instant,
-    progress: Arc<Progress>,
-    record: Mutex<Record>,
+/// How many pieces a run's figures are kept in: more than the threads of any runtime the
+/// lab starts, so that two threads rarely share one.
+const SHARDS: usize = 16;
+
+/// The shard of the calling thread: each thread takes the next one the first time it asks.
+fn shard() -> usize {
+    static NEXT: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static SHARD: usize = NEXT.fetch_add(1, Ordering::Relaxed) % SHARDS;
+    }
+    SHARD.with(|s| *s)
 }
 
+/// Counts and histograms, shared by every request task of a run, in shards: each thread
+/// records into its own (one uncontended lock per request, its memory staying in that core's
+/// cache) and [`Tally::take`] merges them once, at the end. A single shared record cost more
+/// per request, in lock hand-offs between the cores, than the HTTP exchange itself.
+struct Tally {
+    start: Instant,
+    /// Which latency is the headline [`Record::latency`]: from the intended send time (open
+    /// loop) or from the actual send (closed loop, as most tools measure).
+    from_intended: bool,
+    progress: Arc<Progress>,
+    shards: Box<[Shard]>,
+}
+
+#[derive(Default)]
+#[repr(align(128))]
+struct Shard(Mutex<Record>);
+
 impl Tally {
-    fn new(start: Instant, progress: Arc<Progress>) -> Self {
+    fn new(start: Instant, from_intended: bool, progress: Arc<Progress>) -> Self {
         Tally {
             start,
+            from_intended,
             progress,
-            record: Mutex::new(Record::default()),
+            shards: (0..SHARDS).map(|_| Shard::default()).collect(),
         }
     }
 
-    /// A request is about to go out at `now`.
+    /// A request is about to go out at `now`: the live counters only (the record learns of
+    /// it with its reply, in one lock).
     fn sending(&self, shot: Shot, now: Instant) {
-        let lag = now.saturating_duration_since(self.start + shot.intended);
-        let late = lag > LATE_TOLERANCE;
-        self.progress.sent.fetch_add(1, Ordering::Relaxed);
-        if late {
-            self.progress.late.fetch_add(1, Ordering::Relaxed);
+        let counters = self.progress.here();
+        counters.sent.fetch_add(1, Ordering::Relaxed);
+        if now.saturating_duration_since(self.start + shot.intended) > LATE_TOLERANCE {
+            counters.late.fetch_add(1, Ordering::Relaxed);
         }
-        let mut record = self.lock();
+    }
+
+    /// `shot`, sent at `sent_at`, ended at `done` with `outcome`.
+    fn completed(&self, shot: Shot, sent_at: Instant, done: Instant, outcome: Outcome) {
+        let intended = self.start + shot.intended;
+        let lag = sent_at.saturating_duration_since(intended);
+        let late = lag > LATE_TOLERANCE;
+        let micros = |from: Instant| done.saturating_duration_since(from).as_micros() as u64;
+        let (corrected, uncorrected) = (micros(intended), micros(sent_at));
+        let latency_us = if self.from_intended {
+            corrected
+        } else {
+            uncorrected
+        };
+        let counters = self.progress.here();
+        counters.completed.fetch_add(1, Ordering::Relaxed);
+        if outcome != Outcome::Ok {
+            counters.errors.fetch_add(1, Ordering::Relaxed);
+        }
+
+        let mut record = self.shards[shard()].0.lock();
         record.sent += 1;
         record.max_lag = record.max_lag.max(lag);
         let window = record.window(shot.intended);
@@ -746,17 +820,9 @@ impl Tally {
             window.late += 1;
             record.late_sends += 1;
         }
-    }
-
-    /// A request that counts its latency `from` ended at `done` with `outcome`.
-    fn completed(&self, from: Instant, done: Instant, outcome: Outcome) {
-        let latency_us = done.saturating_duration_since(from).as_micros() as u64;
-        self.progress.completed.fetch_add(1, Ordering::Relaxed);
-        if outcome != Outcome::Ok {
-            self.progress.errors.fetch_add(1, Ordering::Relaxed);
-        }
-        let mut record = self.lock();
         record_us(&mut record.latency, latency_us);
+        record_us(&mut record.corrected, corrected);
+        record_us(&mut record.uncorrected, uncorrected);
         record.latency_of_outcome(&outcome, latency_us);
         let window = record.window(done.saturating_duration_since(self.start));
         record_us(&mut window.latency, latency_us);
@@ -775,9 +841,14 @@ impl Tally {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Record> {
-        // Every update is complete before it can panic, so a poisoned record is still good.
-        self.record.lock()
+    /// Everything recorded so far, merged, leaving the tally empty.
+    fn take(&self) -> Record {
+        let mut all = Record::default();
+        for shard in self.shards.iter() {
+            // Every update is complete before it can panic, so a poisoned shard is still good.
+            all.merge(std::mem::take(&mut *shard.0.lock()));
+        }
+        all
     }
 }
 
@@ -798,6 +869,12 @@ pub struct Record {
     /// Every request's latency in microseconds, whatever its outcome (a timeout is a wait
     /// too). Open loop: from the intended send time; closed loop: from the actual send.
     pub latency: Histogram<u64>,
+    /// The same requests from their intended send time, whatever the mode: what a user who
+    /// arrived on schedule waited (coordinated omission corrected).
+    pub corrected: Histogram<u64>,
+    /// The same requests from their actual send: what the server took, plus the network, and
+    /// nothing of the time a request spent waiting to be sent.
+    pub uncorrected: Histogram<u64>,
     /// The same latencies by how each request ended: [`OK`] for the `Ok` ones, the kind
     /// for the others (`http_503`, `timeout`). A node that sheds load answers its
     /// rejections fast and its admitted requests slowly; read apart, neither hides the
@@ -817,6 +894,8 @@ impl Default for Record {
             failed: BTreeMap::new(),
             unknown: BTreeMap::new(),
             latency: new_histogram(),
+            corrected: new_histogram(),
+            uncorrected: new_histogram(),
             latency_by_outcome: BTreeMap::new(),
             windows: Vec::new(),
         }
@@ -846,6 +925,41 @@ impl Record {
         }
     }
 
+    /// Adds `other`'s counts, histograms and windows to this one's.
+    pub fn merge(&mut self, other: Record) {
+        self.sent += other.sent;
+        self.late_sends += other.late_sends;
+        self.max_lag = self.max_lag.max(other.max_lag);
+        self.ok += other.ok;
+        for (kind, n) in other.failed {
+            *self.failed.entry(kind).or_default() += n;
+        }
+        for (kind, n) in other.unknown {
+            *self.unknown.entry(kind).or_default() += n;
+        }
+        add_histogram(&mut self.latency, &other.latency);
+        add_histogram(&mut self.corrected, &other.corrected);
+        add_histogram(&mut self.uncorrected, &other.uncorrected);
+        for (kind, histogram) in other.latency_by_outcome {
+            match self.latency_by_outcome.get_mut(&kind) {
+                Some(mine) => add_histogram(mine, &histogram),
+                None => {
+                    self.latency_by_outcome.insert(kind, histogram);
+                }
+            }
+        }
+        for theirs in other.windows {
+            let mine = self.window(theirs.start);
+            mine.sent += theirs.sent;
+            mine.late += theirs.late;
+            mine.ok += theirs.ok;
+            mine.failed += theirs.failed;
+            mine.unknown += theirs.unknown;
+            add_histogram(&mut mine.latency, &theirs.latency);
+            add_histogram(&mut mine.ok_latency, &theirs.ok_latency);
+        }
+    }
+
     /// The window holding time `t`, created (with those before it) if needed.
     pub fn window(&mut self, t: Duration) -> &mut Window {
         let i = (t.as_micros() / WINDOW.as_micros()) as usize;
@@ -868,6 +982,15 @@ pub fn new_histogram() -> Histogram<u64> {
 pub fn record_us(histogram: &mut Histogram<u64>, us: u64) {
     if histogram.record(us).is_err() {
         histogram.saturating_record(us);
+    }
+}
+
+/// Adds `from`'s values to `into`, growing it to fit (as [`record_us`] does).
+fn add_histogram(into: &mut Histogram<u64>, from: &Histogram<u64>) {
+    if into.add(from).is_err() {
+        for v in from.iter_recorded() {
+            into.saturating_record_n(v.value_iterated_to(), v.count_at_value());
+        }
     }
 }
 
@@ -947,6 +1070,8 @@ impl LoadReport {
             let waited =
                 u64::try_from(end.at.saturating_sub(op.invoked).as_micros()).unwrap_or(u64::MAX);
             record_us(&mut record.latency, waited);
+            record_us(&mut record.corrected, waited);
+            record_us(&mut record.uncorrected, waited);
             let outcome = match &end.outcome {
                 crate::history::Completion::Ok(_) => Outcome::Ok,
                 crate::history::Completion::Fail(kind) => Outcome::fail(kind.clone()),
@@ -1022,6 +1147,37 @@ impl LoadReport {
             p99_ms: ms(0.99),
             p999_ms: ms(0.999),
             max_ms: self.latency.max() as f64 / 1000.0,
+            corrected: Percentiles::of(&self.corrected),
+            uncorrected: Percentiles::of(&self.uncorrected),
+        }
+    }
+}
+
+/// Why a run's two latencies differ, in one sentence, for the table and `--json`.
+pub const CORRECTION: &str = "corrected counts from when each request was due, uncorrected \
+from when it went out: the difference is the time requests waited to be sent (for a busy \
+generator, or for a closed-loop worker stuck on a slow reply), which a user arriving on time \
+would have waited too (coordinated omission)";
+
+/// A latency histogram's percentiles, in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50_ms: f64,
+    pub p90_ms: f64,
+    pub p99_ms: f64,
+    pub p999_ms: f64,
+    pub max_ms: f64,
+}
+
+impl Percentiles {
+    pub fn of(histogram: &Histogram<u64>) -> Self {
+        let ms = |q: f64| histogram.value_at_quantile(q) as f64 / 1000.0;
+        Percentiles {
+            p50_ms: ms(0.5),
+            p90_ms: ms(0.9),
+            p99_ms: ms(0.99),
+            p999_ms: ms(0.999),
+            max_ms: histogram.max() as f64 / 1000.0,
         }
     }
 }
@@ -1031,7 +1187,8 @@ fn round(x: f64, digits: i32) -> f64 {
     (x * scale).round() / scale
 }
 
-/// A run's figures, flat, for JSON.
+/// A run's figures, flat, for JSON. The `p*_ms` are the mode's headline latency (open loop:
+/// corrected; closed loop: uncorrected); `corrected` and `uncorrected` give both, side by side.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Summary {
     pub mode: &'static str,
@@ -1056,6 +1213,10 @@ pub struct Summary {
     pub p99_ms: f64,
     pub p999_ms: f64,
     pub max_ms: f64,
+    /// Every request from its intended send time (the headline figures above in open loop).
+    pub corrected: Percentiles,
+    /// Every request from its actual send (the headline figures above in closed loop).
+    pub uncorrected: Percentiles,
 }
 
 /// A load that cannot run as configured.
@@ -1218,7 +1379,7 @@ mod tests {
     #[test]
     fn windows_keep_sends_by_schedule_and_replies_by_completion() {
         let start = Instant::now();
-        let tally = Tally::new(start, Arc::default());
+        let tally = Tally::new(start, true, Arc::default());
         let shot = Shot {
             index: 0,
             intended: secs(0.5),
@@ -1227,17 +1388,23 @@ mod tests {
         // Sent 10 ms late, answered 1.6 s after it was due.
         tally.sending(shot, start + secs(0.51));
         tally.completed(
-            start + secs(0.5),
+            shot,
+            start + secs(0.51),
             start + secs(2.1),
             Outcome::fail("http_503"),
         );
-        let record = std::mem::take(&mut *tally.lock());
+        let record = tally.take();
         assert_eq!(record.windows.len(), 3);
         assert_eq!((record.windows[0].sent, record.windows[0].late), (1, 1));
         assert_eq!(record.windows[2].failed, 1);
         assert_eq!(record.windows[2].latency.max(), record.latency.max());
         assert_eq!(record.failed["http_503"], 1);
         assert_eq!(record.max_lag, secs(0.01));
+        // Corrected from the intended 0.5 s, uncorrected from the actual 0.51 s.
+        assert_eq!(record.corrected.max(), record.latency.max());
+        assert!(record.corrected.max() > record.uncorrected.max());
+        assert!((1_595_000..1_601_000).contains(&record.corrected.max()));
+        assert!((1_585_000..1_591_000).contains(&record.uncorrected.max()));
     }
 
     /// A plain `#[tokio::test]` runtime has one thread; the in-flight limit makes the
