@@ -40,6 +40,9 @@ pub struct DemoArgs {
     /// Replaces the scenario's seed.
     #[arg(long)]
     pub seed: Option<u64>,
+    /// Presenter mode: play it in `cargo lab dashboard`'s page, the narration as captions.
+    #[arg(long)]
+    pub dashboard: bool,
 }
 
 /// A demo, ready to list or run.
@@ -108,6 +111,12 @@ pub fn run(args: DemoArgs) -> ExitCode {
         ));
     };
     match demo {
+        Demo::Scenario { scenario, .. } if args.dashboard => {
+            crate::dashboard::present(&root, scenario, args.implementation, args.seed)
+        }
+        Demo::Code(_) if args.dashboard => {
+            fail("this demo is code of its own: only a scenario demo plays on the dashboard")
+        }
         Demo::Scenario { scenario, .. } => play(&root, scenario, &args),
         Demo::Code(entry) => run_code(&root, entry, &args),
     }

@@ -14,6 +14,8 @@
 //!   the page is shown each second;
 //! - `record`: the actions as a scenario file, and as the report's fault spans;
 //! - `traffic`: the cart workload at an adjustable rate;
+//! - `present`: presenter mode, `cargo lab demo NAME --dashboard`: a demo's schedule played
+//!   on the dashboard, its narration as captions in large type;
 //! - `server`: the HTTP routes and the guard (loopback, token, Host and Origin);
 //! - `assets/`: the page (HTML, CSS and a little vanilla JS), compiled into the binary.
 //!
@@ -21,11 +23,13 @@
 //! `--record`) and the run's report directory, then stops every node. Ctrl-C stops every node
 //! at once through the harness's reaper (the recording, written after every action, stays).
 
+mod present;
 mod record;
 mod server;
 mod state;
 mod traffic;
 
+pub use present::present;
 pub use record::{Action, scenario_text};
 pub use server::{Served, serve};
 pub use state::{Dashboard, Setup};
@@ -102,38 +106,65 @@ fn dashboard(args: DashboardArgs) -> Result<(), String> {
         }
     };
     let nodes = args.nodes.map_or(nodes, usize::from);
-    let seed = 1;
-    eprintln!("starting {nodes} node(s) of {} ...", bin.display());
-    let cluster = Cluster::builder(&bin)
-        .nodes(nodes)
-        .args(node_args.iter().cloned())
-        .seed(seed)
-        .start()
-        .map_err(|e| format!("the cluster did not start: {e}"))?;
-    let out = args.out.clone().unwrap_or_else(|| {
-        let root = find_root().unwrap_or_else(|_| PathBuf::from("."));
-        default_out(&root, "dashboard", seed)
-    });
     let setup = Setup {
         node,
         node_args,
-        seed,
+        seed: 1,
         rate: args.rate,
         record: args.record.clone(),
         implementation: args.implementation,
+        presenter: false,
     };
+    let how = How {
+        out: args.out.clone(),
+        port: args.port,
+        open: args.open,
+    };
+    run_dashboard(&bin, nodes, setup, &how, |_| {})
+}
+
+/// Where and how a dashboard is served.
+pub struct How {
+    /// The report directory (default: target/lab-reports/dashboard-<time>).
+    pub out: Option<PathBuf>,
+    pub port: u16,
+    /// Open a browser on the page.
+    pub open: bool,
+}
+
+/// Starts `nodes` nodes of `bin`, serves the dashboard, calls `started` once it is up (a
+/// demo starts its schedule there), and returns once it was stopped, its report written and
+/// every node stopped.
+pub fn run_dashboard(
+    bin: &Path,
+    nodes: usize,
+    setup: Setup,
+    how: &How,
+    started: impl FnOnce(&Arc<Dashboard>),
+) -> Result<(), String> {
+    eprintln!("starting {nodes} node(s) of {} ...", bin.display());
+    let cluster = Cluster::builder(bin)
+        .nodes(nodes)
+        .args(setup.node_args.iter().cloned())
+        .seed(setup.seed)
+        .start()
+        .map_err(|e| format!("the cluster did not start: {e}"))?;
+    let out = how.out.clone().unwrap_or_else(|| {
+        let root = find_root().unwrap_or_else(|_| PathBuf::from("."));
+        default_out(&root, "dashboard", setup.seed)
+    });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start a runtime: {e}"))?;
     let dashboard = Arc::new(Dashboard::new(cluster, setup));
-    let served = runtime.block_on(serve(dashboard.clone(), args.port))?;
+    let served = runtime.block_on(serve(dashboard.clone(), how.port))?;
     println!("dashboard: {}", served.url);
     println!(
         "  stop: Enter here or the page's Stop button (writes the report); Ctrl-C stops at once"
     );
-    if args.open {
+    if how.open {
         open_browser(&served.url);
     }
     // Enter on the terminal stops, as the page's button does.
@@ -149,12 +180,14 @@ fn dashboard(args: DashboardArgs) -> Result<(), String> {
             dashboard.stop();
         }
     });
+    started(&dashboard);
     runtime.block_on(dashboard.stopped());
     let outcome = dashboard.finish(&out);
     runtime.block_on(served.shut_down());
     drop(runtime);
-    let dashboard = Arc::into_inner(dashboard);
-    drop(dashboard); // the cluster's Drop stops every node
+    // The last owner: the cluster's Drop stops every node. (A demo's schedule thread holds
+    // only a weak reference.)
+    drop(Arc::into_inner(dashboard));
     let written = outcome?;
     println!("{written}");
     Ok(())

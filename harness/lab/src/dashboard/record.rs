@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use harness::fault::{self, Entry, Fault, Hit};
+use harness::fault::{self, Entry, Fault, Hit, Target};
 use harness::report::Span;
 use harness::scenario::NodeRef;
 
@@ -133,6 +133,39 @@ pub fn scenario_text(run: &Recorded, actions: &[Action]) -> String {
         }
     }
     out
+}
+
+/// A scheduled fault as the entry a page would have sent: the same fields a scenario file
+/// gives it (picks such as `one` stay picks; the recording keeps the run's seed).
+pub fn entry_of(fault: &Fault, target: &Target) -> Entry {
+    let ms = |d: &Duration| format!("{}ms", d.as_millis());
+    let mut entry = Entry {
+        fault: fault.name().to_string(),
+        ..Entry::default()
+    };
+    match target {
+        Target::Cluster => {}
+        Target::Node(id) => entry.target = Some(id.clone()),
+        Target::One => entry.target = Some("one".into()),
+        Target::Minority => entry.target = Some("minority".into()),
+        Target::Majority => entry.target = Some("majority".into()),
+        Target::All => entry.target = Some("all".into()),
+        Target::Link { from, to } => {
+            entry.from = Some(from.clone());
+            entry.to = Some(to.clone());
+        }
+        Target::Groups(groups) => entry.groups = Some(groups.clone()),
+    }
+    match fault {
+        Fault::Latency { latency, jitter } => {
+            entry.latency = Some(ms(latency));
+            entry.jitter = (!jitter.is_zero()).then(|| ms(jitter));
+        }
+        Fault::Bandwidth { bytes_per_sec } => entry.bytes_per_sec = Some(*bytes_per_sec),
+        Fault::Loss { p } | Fault::DropResponse { p } => entry.p = Some(*p),
+        _ => {}
+    }
+    entry
 }
 
 /// A float as TOML writes it (always with a point: `100.0`, `0.2`).
@@ -340,6 +373,18 @@ mod tests {
             .collect();
         assert_eq!(hits, recorded_hits);
         assert!(text.contains("rate was set to 80/s"), "{text}");
+
+        // A demo's scheduled fault, as presenter mode records it, reads back the same.
+        for f in &scenario.faults {
+            let entry = entry_of(&f.fault, &f.target);
+            assert_eq!(
+                fault::parse(&entry, &ids).map_err(|e| e.reason),
+                Ok((f.fault.clone(), f.target.clone())),
+                "{entry:?}"
+            );
+        }
+        let one = entry_of(&Fault::Kill, &Target::One);
+        assert_eq!(one.target.as_deref(), Some("one"), "a pick stays a pick");
     }
 
     #[test]

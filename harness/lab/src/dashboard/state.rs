@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use harness::Cluster;
 use harness::deployment::{Deployment, NodeState};
-use harness::fault::{self, CLIENT, Entry, Fault, Hit, Picks, Takes};
+use harness::fault::{self, CLIENT, Entry, Fault, Hit, Picks, Takes, Target};
 use harness::history::{Completion, History};
 use harness::load::{LoadReport, Mode};
 use harness::report;
@@ -31,6 +31,8 @@ pub struct Setup {
     /// Where every action is written as a scenario file, as it happens.
     pub record: Option<PathBuf>,
     pub implementation: Impl,
+    /// Presenter mode (`cargo lab demo --dashboard`): large type, the narration as captions.
+    pub presenter: bool,
 }
 
 /// A bad control request: the HTTP status it gets and what is wrong.
@@ -63,6 +65,8 @@ pub struct Dashboard {
     actions: Mutex<Vec<Action>>,
     /// Each node's own `/metrics` samples, as last read.
     metrics: Mutex<BTreeMap<String, Vec<Metric>>>,
+    /// The narration shown now (presenter mode).
+    caption: Mutex<Option<String>>,
     stopping: AtomicBool,
     stop: tokio::sync::watch::Sender<bool>,
 }
@@ -85,6 +89,7 @@ impl Dashboard {
             history: History::starting_at(start),
             actions: Mutex::new(Vec::new()),
             metrics: Mutex::new(BTreeMap::new()),
+            caption: Mutex::new(None),
             stopping: AtomicBool::new(false),
             stop: tokio::sync::watch::channel(false).0,
         }
@@ -155,6 +160,15 @@ impl Dashboard {
                 Some(e.field),
             )
         })?;
+        self.apply_parsed(entry, fault, &target)
+    }
+
+    /// Applies a fault of a scenario's schedule (presenter mode), recorded as the page's are.
+    pub fn apply_scheduled(&self, fault: &Fault, target: &Target) -> Result<String, Refusal> {
+        self.apply_parsed(record::entry_of(fault, target), fault.clone(), target)
+    }
+
+    fn apply_parsed(&self, entry: Entry, fault: Fault, target: &Target) -> Result<String, Refusal> {
         let hit = target.resolve(&fault, &self.picks);
         let label = fault::label(&fault, &hit);
         let at = self.elapsed();
@@ -176,6 +190,11 @@ impl Dashboard {
             None => Ok(label),
             Some(why) => Err(Refusal::new(409, format!("{label} failed: {why}"), None)),
         }
+    }
+
+    /// Shows `text` as the page's caption (presenter mode).
+    pub fn caption(&self, text: &str) {
+        *lock(&self.caption) = Some(text.to_string());
     }
 
     /// Sets the workload's rate, recorded like a fault.
@@ -338,6 +357,8 @@ impl Dashboard {
             "plots": plots,
             "recording": self.setup.record.as_ref().map(|p| p.display().to_string()),
             "stopping": self.is_stopping(),
+            "presenter": self.setup.presenter,
+            "caption": lock(&self.caption).clone(),
         })
     }
 

@@ -139,6 +139,7 @@ function drawFigures(state) {
   $("f-sent").textContent = s.sent;
   const errors = Object.values(s.errors).reduce((a, b) => a + b, 0);
   $("f-err").textContent = errors;
+  $("f-err").classList.toggle("bad", errors > 0);
   $("f-p50").textContent = fmt(s.p50_ms);
   $("f-p99").textContent = fmt(s.p99_ms);
   $("f-max").textContent = fmt(s.max_ms);
@@ -181,6 +182,10 @@ async function poll() {
   drawFigures(state);
   $("plots").innerHTML = state.plots;
   drawActions(state);
+  document.body.classList.toggle("presenter", state.presenter);
+  const caption = $("caption");
+  caption.hidden = !state.caption;
+  if (state.caption && caption.textContent !== state.caption) caption.textContent = state.caption;
   if (state.stopping) say("stopping: writing the report; the nodes stop next", true);
 }
 
