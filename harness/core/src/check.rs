@@ -16,11 +16,13 @@
 //!   time, a failover window) held to a floor or a ceiling.
 //! - [`per_window`], [`peak_rate`]: arrivals counted per window of time, fixed or sliding (a
 //!   retry storm is a peak in the arrival rate at the service retried against).
+//! - [`OneSidePerKey`]: during a partition, no key acknowledged by nodes of two sides (split
+//!   brain: each side took writes to the same cart, and one side's are lost or merged).
 //!
 //! Windows are keyed by when an operation was *sent*: an outage then shows in the windows
 //! whose requests it hurt, even if their replies (or timeouts) came later.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::ops::Range;
 use std::time::Duration;
 
@@ -110,11 +112,15 @@ pub struct Offender {
 impl Offender {
     /// `op`, held against the run for `why`.
     pub fn of(op: &Operation, why: impl Into<String>) -> Offender {
-        let what = match &op.action {
+        let mut what = match &op.action {
             Action::Add { key, item } => format!("add {item} to {key}"),
             Action::Read { key } => format!("read {key}"),
             Action::Request { name } => name.clone(),
         };
+        // Named by the node that served it (its log tells what happened), and where it went.
+        if op.served_by.is_some() {
+            what += &format!(" (sent to {})", op.node);
+        }
         let outcome = match &op.end {
             None => "never ended".to_string(),
             Some(end) => match &end.outcome {
@@ -126,7 +132,7 @@ impl Offender {
         Offender {
             op: op.id,
             what,
-            node: op.node.clone(),
+            node: op.server().to_string(),
             invoked_s: op.invoked.as_secs_f64(),
             completed_s: op.end.as_ref().map(|e| e.at.as_secs_f64()),
             outcome,
@@ -659,6 +665,138 @@ pub fn peak_rate(times: &[Duration], width: Duration) -> usize {
     peak
 }
 
+/// How long writes were unavailable from `from` (a fault's start): until the first add
+/// acknowledged after it, or `None` if none was. A failover's window, as a client sees it.
+pub fn write_gap(history: &History, from: Duration) -> Option<Duration> {
+    history
+        .operations()
+        .iter()
+        .filter(|op| matches!(op.action, Action::Add { .. }))
+        .filter_map(Operation::acked_at)
+        .filter(|at| *at > from)
+        .min()
+        .map(|at| at - from)
+}
+
+/// No key written on both sides of a partition: among the adds sent while it lasted and
+/// acknowledged, each key's were served by nodes of one side only. The figure is the number of
+/// keys acknowledged by two sides or more; each is named with an add from every side. A node
+/// is on the side of the group that lists it; the node that served an add counts (the one a
+/// redirect took it to, [`Operation::server`]), not the node it was sent to. A partition in
+/// which no add was acknowledged proves nothing, and fails.
+#[derive(Debug, Clone)]
+pub struct OneSidePerKey {
+    /// The partition's sides, by node id (`[["n1", "n2"], ["n3", "n4", "n5"]]`).
+    pub groups: Vec<Vec<String>>,
+    /// When the sides must have stopped sharing keys, since the run's start: the adds *sent*
+    /// in it count (usually from the cut, plus the time the sides take to decide, to the heal).
+    pub window: Range<Duration>,
+}
+
+impl OneSidePerKey {
+    /// The side `node` is on, by its index in `groups`.
+    fn side(&self, node: &str) -> Option<usize> {
+        self.groups.iter().position(|g| g.iter().any(|n| n == node))
+    }
+
+    fn side_name(&self, side: usize) -> String {
+        format!("side {{{}}}", self.groups[side].join(", "))
+    }
+}
+
+impl Checker for OneSidePerKey {
+    fn name(&self) -> String {
+        format!(
+            "no key written on both sides of {} from {:.1} to {:.1} s",
+            self.groups
+                .iter()
+                .map(|g| g.join(","))
+                .collect::<Vec<_>>()
+                .join(" | "),
+            self.window.start.as_secs_f64(),
+            self.window.end.as_secs_f64()
+        )
+    }
+
+    fn check(&self, history: &History, _: &FinalReads) -> CheckResult {
+        let ops = history.operations();
+        // Per key, the first acknowledged add of each side, in the order they were sent.
+        let mut sides: BTreeMap<&str, BTreeMap<usize, &Operation>> = BTreeMap::new();
+        let mut acked = 0;
+        let mut outside: BTreeSet<&str> = BTreeSet::new();
+        for op in &ops {
+            let Action::Add { key, .. } = &op.action else {
+                continue;
+            };
+            if !op.is_ok() || !self.window.contains(&op.invoked) {
+                continue;
+            }
+            acked += 1;
+            match self.side(op.server()) {
+                Some(side) => {
+                    sides.entry(key).or_default().entry(side).or_insert(op);
+                }
+                None => {
+                    outside.insert(op.server());
+                }
+            }
+        }
+        let name = self.name();
+        if acked == 0 {
+            let mut result = no_operations(name, 0.0, Bound::AtMost, "keys");
+            result.detail = format!(
+                "no add sent from {:.1} to {:.1} s was acknowledged: a partition nobody wrote \
+                 through proves nothing",
+                self.window.start.as_secs_f64(),
+                self.window.end.as_secs_f64()
+            );
+            return result;
+        }
+        let both: Vec<(&str, &BTreeMap<usize, &Operation>)> = sides
+            .iter()
+            .filter(|(_, by)| by.len() > 1)
+            .map(|(key, by)| (*key, by))
+            .collect();
+        let mut detail = format!(
+            "{} of {} keys written on more than one side ({acked} adds acknowledged)",
+            both.len(),
+            sides.len()
+        );
+        for (key, by) in both.iter().take(MAX_OFFENDERS) {
+            let who: Vec<String> = by
+                .iter()
+                .map(|(side, op)| format!("{} ({})", op.server(), self.side_name(*side)))
+                .collect();
+            detail += &format!("; {key} acknowledged by {}", who.join(" and "));
+        }
+        if !outside.is_empty() {
+            let nodes: Vec<&str> = outside.into_iter().collect();
+            detail += &format!("; served by nodes of no side: {}", nodes.join(", "));
+        }
+        let offenders = both.iter().flat_map(|(key, by)| {
+            by.iter().map(move |(side, op)| {
+                let others: Vec<String> = by
+                    .keys()
+                    .filter(|s| *s != side)
+                    .map(|s| self.side_name(*s))
+                    .collect();
+                Offender::of(
+                    op,
+                    format!(
+                        "{key} acknowledged on {} while {} took it too",
+                        self.side_name(*side),
+                        others.join(" and ")
+                    ),
+                )
+            })
+        });
+        CheckResult::new(name, both.len() as f64, Bound::AtMost, 0.0)
+            .unit("keys")
+            .detail(detail)
+            .offenders(offenders)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -683,6 +821,7 @@ mod tests {
                 node: "n1".into(),
                 action: action.clone(),
                 items: None,
+                served_by: None,
                 error: (phase == Phase::Fail || phase == Phase::Unknown).then(|| "x".into()),
             };
             self.events.push(event(from, Phase::Invoke));
@@ -985,6 +1124,125 @@ mod tests {
         assert!(
             !largest_at_most("verdict", &[], 2300.0, "ms").passed,
             "nothing measured"
+        );
+    }
+
+    /// Adds served by `node`, sent to it, acknowledged 5 ms later.
+    fn served(s: &mut Script, key: &str, item: &str, node: &str, at: u64) {
+        s.add(key, item, at, at + 5, Phase::Ok);
+        let id = s.next - 1;
+        for e in s.events.iter_mut().filter(|e| e.id == id) {
+            e.node = node.into();
+        }
+    }
+
+    fn sides(window: Range<u64>) -> OneSidePerKey {
+        OneSidePerKey {
+            groups: vec![
+                vec!["n1".into(), "n2".into()],
+                vec!["n3".into(), "n4".into(), "n5".into()],
+            ],
+            window: Duration::from_millis(window.start)..Duration::from_millis(window.end),
+        }
+    }
+
+    #[test]
+    fn the_write_gap_runs_from_the_fault_to_the_next_acknowledged_add() {
+        let mut s = Script::default();
+        s.add("c1", "a", 900, 990, Phase::Ok);
+        s.read("c1", 1010, 1020, &["a"]);
+        s.add("c1", "b", 1000, 1030, Phase::Fail);
+        s.add("c1", "c", 1040, 1250, Phase::Ok);
+        s.add("c1", "d", 1100, 1200, Phase::Ok);
+        let history = s.history();
+        let ms = Duration::from_millis;
+        assert_eq!(
+            write_gap(&history, ms(1000)),
+            Some(ms(200)),
+            "reads do not count"
+        );
+        assert_eq!(write_gap(&history, ms(1300)), None);
+    }
+
+    #[test]
+    fn a_key_acknowledged_on_both_sides_of_a_partition_fails_naming_it_and_its_adds() {
+        let mut s = Script::default();
+        served(&mut s, "cart-1", "a", "n1", 1000);
+        served(&mut s, "cart-1", "b", "n3", 1100);
+        served(&mut s, "cart-2", "c", "n3", 1200);
+        served(&mut s, "cart-2", "d", "n4", 1300);
+        // Before the window (the sides had not decided yet), both took cart-3: not counted.
+        served(&mut s, "cart-3", "e", "n1", 100);
+        served(&mut s, "cart-3", "f", "n3", 200);
+        // Refused on the minority: promises nothing.
+        s.add("cart-2", "g", 1400, 1401, Phase::Fail);
+        let result = sides(500..2000).check(&s.history(), &FinalReads::new());
+        assert!(!result.passed, "{result:?}");
+        assert_eq!(result.figure, 1.0);
+        assert!(
+            result
+                .detail
+                .starts_with("1 of 2 keys written on more than one side")
+                && result.detail.contains(
+                    "cart-1 acknowledged by n1 (side {n1, n2}) and n3 (side {n3, n4, n5})"
+                ),
+            "{}",
+            result.detail
+        );
+        let named: Vec<(&str, &str)> = result
+            .offenders
+            .iter()
+            .map(|o| (o.what.as_str(), o.node.as_str()))
+            .collect();
+        assert_eq!(
+            named,
+            [("add a to cart-1", "n1"), ("add b to cart-1", "n3")]
+        );
+        assert!(
+            result.offenders[0]
+                .why
+                .contains("while side {n3, n4, n5} took it too"),
+            "{:?}",
+            result.offenders[0]
+        );
+    }
+
+    #[test]
+    fn keys_each_written_on_one_side_pass_and_the_serving_node_decides_the_side() {
+        let mut s = Script::default();
+        served(&mut s, "cart-1", "a", "n3", 1000);
+        served(&mut s, "cart-1", "b", "n5", 1100);
+        served(&mut s, "cart-2", "c", "n1", 1200);
+        // Sent to n1 on the minority, redirected to and served by n3: the majority's write.
+        s.add("cart-1", "d", 1300, 1305, Phase::Ok);
+        let id = s.next - 1;
+        for e in s.events.iter_mut().filter(|e| e.id == id) {
+            if e.phase == Phase::Ok {
+                e.served_by = Some("n3".into());
+            }
+        }
+        let check = sides(500..2000);
+        let result = check.check(&s.history(), &FinalReads::new());
+        assert!(result.passed, "{result:?}");
+        assert_eq!(result.figure, 0.0);
+        assert_eq!(
+            result.detail,
+            "0 of 2 keys written on more than one side (4 adds acknowledged)"
+        );
+        assert_eq!(
+            check.name(),
+            "no key written on both sides of n1,n2 | n3,n4,n5 from 0.5 to 2.0 s"
+        );
+
+        let nothing = sides(3000..4000).check(&s.history(), &FinalReads::new());
+        assert!(
+            !nothing.passed,
+            "no acknowledged add in the window: {nothing:?}"
+        );
+        assert!(
+            nothing.detail.contains("proves nothing"),
+            "{}",
+            nothing.detail
         );
     }
 }

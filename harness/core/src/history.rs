@@ -24,6 +24,11 @@
 //!
 //! One line of `history.jsonl`:
 //! `{"id":7,"t_us":120400,"type":"ok","node":"n2","f":"add","key":"cart-3","item":"r-7"}`
+//!
+//! A completion may also say which node served the operation when that is not the node it
+//! was sent to (a backup redirected the client to its primary): `"served_by":"n1"`
+//! ([`Invocation::served_by`], [`Operation::served_by`]). Files written before the field
+//! existed read as they always did.
 
 use std::fmt;
 use std::io::{self, BufRead, Write};
@@ -83,6 +88,10 @@ pub struct Event {
     /// A read's result, on its `ok` event.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<String>>,
+    /// On a completion: the node that served the operation, when a redirect took it from
+    /// `node` to another one. Absent in older files and when `node` served it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub served_by: Option<String>,
     /// Why a `fail` or `unknown` ended that way (`timeout`, `connect`, `http_503`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
@@ -168,6 +177,7 @@ impl History {
                 node: node.clone(),
                 action: action.clone(),
                 items: None,
+                served_by: None,
                 error: None,
             });
             id
@@ -177,6 +187,7 @@ impl History {
             id,
             node,
             action,
+            served_by: None,
             done: false,
         }
     }
@@ -213,10 +224,12 @@ impl History {
                         action: event.action.clone(),
                         invoked: Duration::from_micros(event.t_us),
                         end: None,
+                        served_by: None,
                     });
                 }
                 phase => {
                     if let Some(&i) = index.get(&event.id) {
+                        ops[i].served_by = event.served_by.clone();
                         ops[i].end = Some(End {
                             at: Duration::from_micros(event.t_us),
                             outcome: match phase {
@@ -261,7 +274,13 @@ impl History {
         Ok(History::from_events(events))
     }
 
-    fn complete(&self, id: u64, node: String, action: Action, outcome: Completion) {
+    fn complete(
+        &self,
+        id: u64,
+        (node, served_by): (String, Option<String>),
+        action: Action,
+        outcome: Completion,
+    ) {
         let mut log = self.lock();
         let t_us = self.now_us();
         let (phase, items, error) = match outcome {
@@ -276,6 +295,7 @@ impl History {
             node,
             action,
             items,
+            served_by,
             error,
         });
     }
@@ -304,6 +324,8 @@ pub struct Invocation {
     id: u64,
     node: String,
     action: Action,
+    /// The node that served it, if a redirect took it elsewhere.
+    served_by: Option<String>,
     done: bool,
 }
 
@@ -311,6 +333,15 @@ impl Invocation {
     /// The operation's id in the history.
     pub fn id(&self) -> u64 {
         self.id
+    }
+
+    /// Says which node served the operation, when it is not the one it was sent to (a
+    /// redirect took it there); recorded with its completion. Naming the node it was sent
+    /// to records nothing more.
+    pub fn served_by(mut self, node: impl Into<String>) -> Invocation {
+        let node = node.into();
+        self.served_by = (node != self.node).then_some(node);
+        self
     }
 
     /// The node acknowledged.
@@ -335,7 +366,7 @@ impl Invocation {
 
     fn finish(mut self, outcome: Completion) {
         self.done = true;
-        let node = std::mem::take(&mut self.node);
+        let node = (std::mem::take(&mut self.node), self.served_by.take());
         let action = self.action.clone();
         self.history.complete(self.id, node, action, outcome);
     }
@@ -344,7 +375,7 @@ impl Invocation {
 impl Drop for Invocation {
     fn drop(&mut self) {
         if !self.done {
-            let node = std::mem::take(&mut self.node);
+            let node = (std::mem::take(&mut self.node), self.served_by.take());
             let action = self.action.clone();
             let outcome = Completion::Unknown("timeout".into());
             self.history.complete(self.id, node, action, outcome);
@@ -356,12 +387,16 @@ impl Drop for Invocation {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operation {
     pub id: u64,
+    /// The node it was sent to.
     pub node: String,
     pub action: Action,
     /// When it was sent, since the run's start.
     pub invoked: Duration,
     /// When and how it ended; `None` if it never did (treat it as unknown).
     pub end: Option<End>,
+    /// The node that served it, when a redirect took it from `node` to another one
+    /// ([`Operation::server`] gives whichever served it).
+    pub served_by: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -382,6 +417,11 @@ pub enum Completion {
 }
 
 impl Operation {
+    /// The node that served it: the one a redirect took it to, or the one it was sent to.
+    pub fn server(&self) -> &str {
+        self.served_by.as_deref().unwrap_or(&self.node)
+    }
+
     /// True if the node acknowledged it.
     pub fn is_ok(&self) -> bool {
         matches!(
@@ -525,6 +565,44 @@ mod tests {
         let back = History::read_jsonl(&buf[..]).unwrap();
         assert_eq!(back.events(), history.events());
         assert_eq!(back.operations(), history.operations());
+    }
+
+    #[test]
+    fn the_serving_node_is_recorded_and_older_files_without_it_still_read() {
+        let history = History::new();
+        history.invoke("n3", add("c1", "r1")).served_by("n1").ok();
+        history.invoke("n1", add("c1", "r2")).served_by("n1").ok();
+        drop(history.invoke("n2", add("c1", "r3")).served_by("n1"));
+        let ops = history.operations();
+        assert_eq!(ops[0].served_by.as_deref(), Some("n1"));
+        assert_eq!((ops[0].node.as_str(), ops[0].server()), ("n3", "n1"));
+        assert_eq!(ops[1].served_by, None, "n1 served what was sent to n1");
+        assert_eq!(ops[1].server(), "n1");
+        assert_eq!(
+            ops[2].served_by.as_deref(),
+            Some("n1"),
+            "a dropped invocation keeps it"
+        );
+
+        let mut buf = Vec::new();
+        history.write_jsonl(&mut buf).unwrap();
+        let text = String::from_utf8(buf.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert!(!lines[0].contains("served_by"), "an invoke: {}", lines[0]);
+        assert!(
+            lines[1].ends_with(r#""item":"r1","served_by":"n1"}"#),
+            "{}",
+            lines[1]
+        );
+        assert!(!lines[3].contains("served_by"), "{}", lines[3]);
+        assert_eq!(History::read_jsonl(&buf[..]).unwrap().operations(), ops);
+
+        // A file from before the field: every operation served by the node it was sent to.
+        let old = "{\"id\":0,\"t_us\":1,\"type\":\"invoke\",\"node\":\"n2\",\"f\":\"add\",\"key\":\"c\",\"item\":\"r\"}\n\
+                   {\"id\":0,\"t_us\":9,\"type\":\"ok\",\"node\":\"n2\",\"f\":\"add\",\"key\":\"c\",\"item\":\"r\"}\n";
+        let ops = History::read_jsonl(old.as_bytes()).unwrap().operations();
+        assert!(ops[0].is_ok());
+        assert_eq!((ops[0].served_by.as_deref(), ops[0].server()), (None, "n2"));
     }
 
     #[test]

@@ -218,6 +218,10 @@ pub struct CartClient {
 pub struct Answer {
     pub cart: Cart,
     pub headers: HeaderMap,
+    /// The id of the node that answered, when redirects led the request there from the node
+    /// this client asks (a history records it as the node that served the operation);
+    /// `None` when that node answered itself.
+    pub served_by: Option<String>,
 }
 
 impl Answer {
@@ -371,6 +375,7 @@ impl CartClient {
     async fn follow(&self, segments: &[&str], add: Option<&AddItem>) -> Result<Answer, CartError> {
         let mut at = self.clone();
         let mut hops = 0;
+        let mut served_by = None;
         loop {
             let url = at.url(segments)?;
             let request = match add {
@@ -378,12 +383,18 @@ impl CartClient {
                 None => at.http.get(url),
             };
             let (answer, redirect) = at.send(request).await;
-            match redirect.and_then(|to| self.directory.get(&to)) {
-                Some(addr) if hops < MAX_REDIRECTS => {
+            match redirect.and_then(|to| self.directory.get_key_value(&to)) {
+                Some((id, addr)) if hops < MAX_REDIRECTS => {
                     hops += 1;
                     at.addr = addr.clone();
+                    served_by = Some(id.clone());
                 }
-                _ => return answer,
+                _ => {
+                    return answer.map(|answer| Answer {
+                        served_by,
+                        ..answer
+                    });
+                }
             }
         }
     }
@@ -458,7 +469,11 @@ impl CartClient {
             return (Err(refusal), redirect);
         }
         let answer = match serde_json::from_slice::<Cart>(&body) {
-            Ok(cart) => Ok(Answer { cart, headers }),
+            Ok(cart) => Ok(Answer {
+                cart,
+                headers,
+                served_by: None,
+            }),
             Err(e) => Err(CartError::BadAnswer(format!(
                 "{} answered {status} with a body that is not a cart ({e}): {:?}",
                 self.addr,
@@ -712,11 +727,19 @@ mod client_tests {
         );
         assert!(!err.may_have_applied());
 
-        // Following: the add lands at home, and so does the read.
+        // Following: the add lands at home, and so does the read; both say home served them.
         let via_backup = CartClient::new(&backup).follow_redirects(directory.clone());
-        via_backup.add("42", &add("book")).await.unwrap();
+        let added = via_backup.add("42", &add("book")).await.unwrap();
+        assert_eq!(added.served_by.as_deref(), Some("home"));
         let read = via_backup.get("42").await.unwrap();
         assert_eq!(read.cart.items, ["book"]);
+        assert_eq!(read.served_by.as_deref(), Some("home"));
+        let direct = CartClient::new(&home).follow_redirects(directory.clone());
+        assert_eq!(
+            direct.get("42").await.unwrap().served_by,
+            None,
+            "no redirect"
+        );
         assert_eq!(
             CartClient::new(&home).get("42").await.unwrap().cart.items,
             ["book"]

@@ -4,7 +4,9 @@
 //! reached it has "lost no acknowledged write" trivially. Such a run is *inconclusive*, never
 //! a pass. A fault touched an operation when the operation went to one of the fault's nodes
 //! (for a link, either end; for a partition, any node) and was in flight at some moment of the
-//! fault: sent before it ended, and not finished before it began.
+//! fault: sent before it ended, and not finished before it began. An operation goes to the
+//! node it was sent to and, when a redirect took it on (a backup naming its primary), to the
+//! node that served it: a primary killed while every client talks to a backup is touched.
 
 use crate::history::Operation;
 use crate::report::Span;
@@ -30,7 +32,9 @@ pub(super) fn untouched(spans: &[Span], ops: &[Operation]) -> Option<String> {
 
 fn touches(span: &Span, op: &Operation) -> bool {
     let finished_before = op.end.as_ref().is_some_and(|end| end.at < span.start);
-    span.nodes.contains(&op.node) && op.invoked <= span.end && !finished_before
+    let went_to =
+        |node: &String| node == &op.node || Some(node.as_str()) == op.served_by.as_deref();
+    span.nodes.iter().any(went_to) && op.invoked <= span.end && !finished_before
 }
 
 #[cfg(test)]
@@ -52,6 +56,7 @@ mod tests {
                 at: Duration::from_millis(at),
                 outcome: Completion::Ok(None),
             }),
+            served_by: None,
         }
     }
 
@@ -101,6 +106,19 @@ mod tests {
                 "{missing:?}"
             );
         }
+    }
+
+    #[test]
+    fn the_node_that_served_an_operation_counts_not_only_the_one_it_was_sent_to() {
+        // Every client talks to the backup n3, which redirects to the primary n1.
+        let redirected = Operation {
+            served_by: Some("n1".into()),
+            ..op("n3", 2500, Some(2510))
+        };
+        let ops = std::slice::from_ref(&redirected);
+        assert_eq!(untouched(&[kill("n1", 2000, 3000)], ops), None);
+        assert_eq!(untouched(&[kill("n3", 2000, 3000)], ops), None);
+        assert!(untouched(&[kill("n2", 2000, 3000)], ops).is_some());
     }
 
     #[test]

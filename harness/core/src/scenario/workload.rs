@@ -13,7 +13,7 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 
 use crate::check::FinalReads;
-use crate::history::{Action, History};
+use crate::history::{Action, History, Invocation};
 use crate::load::{self, Outcome, Shot};
 
 /// The traffic: each operation adds a unique item to a seeded cart or reads one (or GETs the
@@ -41,7 +41,8 @@ pub(super) struct Node {
 impl Node {
     /// Node `id` at `addr`. Its cart client follows redirects to any node of `everyone` (id,
     /// address), so a node that answers "ask the primary" costs the workload one more hop, not
-    /// a failed operation: the history records the node the operation was sent to.
+    /// a failed operation: the history records the node the operation was sent to and, when
+    /// it is another, the node that served it.
     pub(super) fn new(
         http: &reqwest::Client,
         id: &str,
@@ -90,7 +91,7 @@ impl load::Operation for Traffic {
                 .invoke(node.id.clone(), Action::Read { key: cart.clone() });
             match node.carts.get(&cart).await {
                 Ok(answer) => {
-                    invocation.read(answer.cart.items);
+                    served(invocation, answer.served_by).read(answer.cart.items);
                     Outcome::Ok
                 }
                 // A read changes nothing: whatever went wrong, it did not happen.
@@ -112,13 +113,21 @@ impl load::Operation for Traffic {
                     item,
                 },
             );
-            let outcome = match node.carts.add(&cart, &add).await {
-                Ok(_) => Outcome::Ok,
-                Err(e) => outcome_of(&e),
+            let (outcome, invocation) = match node.carts.add(&cart, &add).await {
+                Ok(answer) => (Outcome::Ok, served(invocation, answer.served_by)),
+                Err(e) => (outcome_of(&e), invocation),
             };
             outcome.record(invocation);
             outcome
         }
+    }
+}
+
+/// The invocation, told which node served it if a redirect took it elsewhere.
+fn served(invocation: Invocation, by: Option<String>) -> Invocation {
+    match by {
+        Some(node) => invocation.served_by(node),
+        None => invocation,
     }
 }
 

@@ -1,12 +1,15 @@
 //! Split brain on a real cluster: partitions made by the harness's proxies, cart writes
-//! through every node, and who took each write (the `x-served-by` of every acknowledged add).
+//! through every node, and who took each write (the `x-served-by` of every acknowledged add),
+//! recorded in a history that the harness's checker `OneSidePerKey` reads.
 //!
 //! T, the detector's tick time, is 400 ms (a silent peer is down 300-500 ms after it went
 //! quiet) and stable-after is 1 s, so a side decides about 1.3-1.5 s after the cut.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
+use harness::check::{Checker, FinalReads, OneSidePerKey};
+use harness::history::{Action, History};
 use harness::{Cluster, block_on};
 use node_kit::cart::{AddItem, CartClient, CartError};
 use split_brain_solution::{Decision, ResolverView, SERVED_BY};
@@ -82,30 +85,47 @@ struct Write {
     at: Duration,
     answered: Duration,
     via: String,
-    cart: String,
     /// `Ok(leader that took it)` or the error.
     outcome: Result<String, CartError>,
 }
 
-/// One add to `cart` through every node at once.
-async fn round(clients: &[(String, CartClient)], cart: &str, t0: Instant, n: usize) -> Vec<Write> {
+/// One add to `cart` through every node at once, each in `history` too: sent to `via`,
+/// served by the leader that took it.
+async fn round(
+    clients: &[(String, CartClient)],
+    cart: &str,
+    history: &History,
+    n: usize,
+) -> Vec<Write> {
+    let t0 = history.start();
     let at = t0.elapsed();
     let sends = clients.iter().map(|(via, client)| async move {
         let add = AddItem {
             request_id: format!("{via}-{n}"),
             item: format!("item-{n}"),
         };
+        let invocation = history.invoke(
+            via.clone(),
+            Action::Add {
+                key: cart.to_string(),
+                item: add.request_id.clone(),
+            },
+        );
         let outcome = client.add(cart, &add).await.map(|answer| {
             answer
                 .header(SERVED_BY)
                 .unwrap_or("nobody said")
                 .to_string()
         });
+        match &outcome {
+            Ok(leader) => invocation.served_by(leader.clone()).ok(),
+            Err(e) if e.may_have_applied() => invocation.unknown(e.kind()),
+            Err(e) => invocation.fail(e.kind()),
+        }
         Write {
             at,
             answered: t0.elapsed(),
             via: via.clone(),
-            cart: cart.to_string(),
             outcome,
         }
     });
@@ -119,6 +139,17 @@ async fn write_for(
     t0: Instant,
     lasting: Duration,
 ) -> Vec<Write> {
+    write_into(cluster, carts_, &History::starting_at(t0), lasting).await
+}
+
+/// The same, each add also in `history`, from its start.
+async fn write_into(
+    cluster: &Cluster,
+    carts_: &[&str],
+    history: &History,
+    lasting: Duration,
+) -> Vec<Write> {
+    let t0 = history.start();
     let clients: Vec<(String, CartClient)> = cluster
         .ids()
         .into_iter()
@@ -127,25 +158,11 @@ async fn write_for(
     let mut writes = Vec::new();
     let mut n = 0;
     while t0.elapsed() < lasting {
-        writes.extend(round(&clients, carts_[n % carts_.len()], t0, n).await);
+        writes.extend(round(&clients, carts_[n % carts_.len()], history, n).await);
         n += 1;
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     writes
-}
-
-/// For each cart, the leaders that took a write sent at or after `from`.
-fn leaders_per_cart(writes: &[Write], from: Duration) -> BTreeMap<String, BTreeSet<String>> {
-    let mut leaders: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
-    for w in writes.iter().filter(|w| w.at >= from) {
-        if let Ok(leader) = &w.outcome {
-            leaders
-                .entry(w.cart.clone())
-                .or_default()
-                .insert(leader.clone());
-        }
-    }
-    leaders
 }
 
 /// When node `via` first answered a write the way `pred` says, from the cut.
@@ -242,52 +259,63 @@ fn last<'a>(writes: &'a [Write], via: &str) -> Option<&'a Write> {
     writes.iter().rev().find(|w| w.via == via)
 }
 
-/// A 2|3 cut lasting `lasting` under writes to four carts through every node.
-fn partitioned_writes(resolver: &str, lasting: Duration) -> Vec<Write> {
+/// A 2|3 cut lasting `lasting` under writes to four carts through every node, as a history
+/// whose time zero is the cut.
+fn partitioned_writes(resolver: &str, lasting: Duration) -> History {
     let cluster = cluster(5, resolver);
-    let mut writes = Vec::new();
+    let mut history = History::new();
     block_on(async {
         until_whole(&cluster).await;
         cluster
             .partition(&[&["n1", "n2"], &["n3", "n4", "n5"]])
             .unwrap();
-        writes = write_for(
-            &cluster,
-            &["cart-1", "cart-2", "cart-3", "cart-4"],
-            Instant::now(),
-            lasting,
-        )
-        .await;
+        history = History::starting_at(Instant::now());
+        let carts = ["cart-1", "cart-2", "cart-3", "cart-4"];
+        write_into(&cluster, &carts, &history, lasting).await;
         cluster.heal();
     });
-    writes
+    history
+}
+
+/// The sides of the 2|3 cut, from the time both have decided to the heal.
+fn both_sides(lasting: Duration) -> OneSidePerKey {
+    let side = |ids: &[&str]| ids.iter().map(|id| id.to_string()).collect();
+    OneSidePerKey {
+        groups: vec![side(&["n1", "n2"]), side(&["n3", "n4", "n5"])],
+        window: decided_by()..lasting,
+    }
 }
 
 #[test]
 fn once_the_sides_have_decided_no_cart_is_written_on_both() {
     let lasting = decided_by() + Duration::from_millis(1000);
-    let writes = partitioned_writes("keep-majority", lasting);
-    let leaders = leaders_per_cart(&writes, decided_by());
-    assert!(
-        !leaders.is_empty(),
-        "the majority took no write in the last second of the partition: {:?}",
-        &writes[writes.len().saturating_sub(5)..]
+    let check = both_sides(lasting);
+    let result = check.check(
+        &partitioned_writes("keep-majority", lasting),
+        &FinalReads::new(),
     );
-    for (cart, took) in &leaders {
-        assert_eq!(
-            took.len(),
-            1,
-            "{cart} was written on both sides of the partition after they decided, by {took:?}"
-        );
-    }
+    let offenders: Vec<String> = result.offenders.iter().map(|o| o.line()).collect();
+    assert!(
+        result.passed,
+        "{}: {}\n  {}",
+        result.name,
+        result.detail,
+        offenders.join("\n  ")
+    );
 
     // The control: auto-downing. Each side elects its own leader and both take writes.
-    let naive = leaders_per_cart(&partitioned_writes("auto-down", lasting), decided_by());
-    let split: Vec<_> = naive.iter().filter(|(_, took)| took.len() > 1).collect();
-    eprintln!("keep-majority: {leaders:?}; auto-down: {naive:?}");
+    let naive = check.check(
+        &partitioned_writes("auto-down", lasting),
+        &FinalReads::new(),
+    );
+    eprintln!(
+        "keep-majority: {}; auto-down: {}",
+        result.detail, naive.detail
+    );
     assert!(
-        !split.is_empty(),
-        "with auto-down, both sides should have elected a leader and written the same carts: {naive:?}"
+        naive.figure >= 1.0,
+        "with auto-down, both sides should have elected a leader and written the same carts: {}",
+        naive.detail
     );
 }
 
