@@ -80,10 +80,10 @@ under 5%. Watch n1's limit, the admitted p50, and the alarm column.";
 fn narration(second: u64) -> Option<&'static str> {
     match second {
         0 => Some(
-            "full capacity, 0.75 of it offered: nothing refused; n1's limit floats just above what is in use.",
+            "full capacity, 0.75 of it offered: nothing refused; n1's limit floats above what is in use (it grows only while half of it is used).",
         ),
         4 => Some(
-            "capacity halves. Twice the service time is twice the requests in service (Little's law): n1's limit climbs to about 10 and holds there, refusing the third it cannot serve in time; n2 lets 20 in and every checkout waits 200 ms.",
+            "capacity halves. Twice the service time is twice the requests in service (Little's law): n1's limit finds about 10 (T c / s, halved) and holds there, refusing the third it cannot serve in time; n2 lets 20 in and every checkout waits 200 ms.",
         ),
         9 => Some("capacity is back: nothing is refused, the alarms clear, once each."),
         _ => None,

@@ -214,6 +214,15 @@ fn the_edge_refuses_bad_input_with_a_json_4xx() {
     let cluster = start(1);
     block_on(async {
         let n1 = cluster.http("n1");
+        // A few windows with nothing served: the limit has no news and keeps its start, the
+        // service's 4 workers.
+        tokio::time::sleep(adaptive_limits_solution::WINDOW * 3).await;
+        let idle = figures(&cluster, "n1").await;
+        assert_eq!(
+            (idle.limit, idle.alarm.active),
+            (WORKERS as f64, false),
+            "an idle edge keeps its limit and its alarm clear: {idle:?}"
+        );
         let ok = checkout(&client(), &checkout_url(&cluster, "n1"), "cart-1").await;
         assert_eq!(ok, harness::load::Outcome::Ok, "a good checkout");
         let send = |request: reqwest::RequestBuilder| async move {

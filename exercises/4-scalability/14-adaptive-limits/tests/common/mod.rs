@@ -1,0 +1,186 @@
+//! What the cluster tests and the demo share: the edge's service, its target, a stream of
+//! checkouts on schedule (the harness's open-loop generator), and what a node says about its
+//! limit and its alarm while it runs. The client side of a checkout is exercise 13's
+//! (`../13-black-friday/tests/common/edge.rs`): the same wire, the same 503.
+
+#![allow(dead_code)] // each test file uses its own part of it
+
+use std::time::{Duration, Instant};
+
+use adaptive_limits::Figures;
+use harness::Cluster;
+use harness::load::{Load, LoadReport, Schedule, Shot};
+
+#[path = "../../../13-black-friday/tests/common/edge.rs"]
+mod edge;
+#[allow(unused_imports)] // each user reads its own part
+pub use edge::{REJECTED, checkout, client, metric};
+
+/// The service behind each edge: c workers of s each, so c / s = 200 checkouts a second;
+/// halved, s is 40 ms and c / s is 100.
+pub const WORKERS: usize = 4;
+pub const SERVICE_TIME: Duration = Duration::from_millis(20);
+pub const HALVED: Duration = Duration::from_millis(40);
+
+/// The latency the limit aims at.
+pub const TARGET: Duration = Duration::from_millis(100);
+
+/// The best limit for a service time `s`: the most in service that still answers within
+/// the target. By Little's law, L in service wait L s / c each, so L = T c / s: 20 at full
+/// capacity, 10 halved.
+pub fn optimum(s: Duration) -> f64 {
+    TARGET.as_secs_f64() * WORKERS as f64 / s.as_secs_f64()
+}
+
+/// The edge node's own flags.
+pub fn node_args() -> Vec<String> {
+    [
+        "--workers".to_string(),
+        WORKERS.to_string(),
+        "--service-time-ms".into(),
+        SERVICE_TIME.as_millis().to_string(),
+        "--target-ms".into(),
+        TARGET.as_millis().to_string(),
+    ]
+    .into()
+}
+
+pub fn checkout_url(cluster: &Cluster, node: &str) -> String {
+    let addr = cluster
+        .direct_addr(node)
+        .unwrap_or_else(|| cluster.addr(node));
+    format!("http://{addr}/checkout")
+}
+
+/// Fixes `node`'s limit at `limit`: the control.
+pub async fn fix_limit(cluster: &Cluster, node: &str, limit: usize) {
+    let answer = cluster
+        .http(node)
+        .request(reqwest::Method::PUT, "/internal/limit")
+        .json(&serde_json::json!({ "fixed": limit }))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status());
+    cluster
+        .expect_answer(answer, &format!("fixing {node}'s limit at {limit}"))
+        .await;
+}
+
+/// Gives `node`'s service the service time `s` (capacity c / s).
+pub async fn set_service_time(cluster: &Cluster, node: &str, s: Duration) {
+    let answer = cluster
+        .http(node)
+        .request(reqwest::Method::PUT, "/internal/capacity")
+        .json(&serde_json::json!({ "service_time_ms": s.as_millis() as u64 }))
+        .send()
+        .await
+        .and_then(|r| r.error_for_status());
+    cluster
+        .expect_answer(answer, &format!("setting {node}'s service time to {s:?}"))
+        .await;
+}
+
+/// Open loop: checkouts to `node` at `rate` a second for `run` from `start`, each given up
+/// after 2 s.
+pub async fn load(
+    cluster: &Cluster,
+    node: &str,
+    rate: f64,
+    run: Duration,
+    start: Instant,
+) -> LoadReport {
+    let client = client();
+    let url = checkout_url(cluster, node);
+    let node_id = node.to_string();
+    Load::new(Schedule::Constant { rate }, run)
+        .timeout(Duration::from_secs(2))
+        .starting_at(start)
+        .run(move |shot: Shot| {
+            let (client, url) = (client.clone(), url.clone());
+            let cart = format!("{node_id}-{}", shot.index);
+            async move { checkout(&client, &url, &cart).await }
+        })
+        .await
+        .unwrap_or_else(|e| panic!("the load on {node} could not run: {e}"))
+}
+
+/// `node`'s limiter and alarm now.
+pub async fn figures(cluster: &Cluster, node: &str) -> Figures {
+    cluster
+        .http(node)
+        .get_json("/internal/limit")
+        .await
+        .unwrap_or_else(|e| panic!("reading {node}'s limit: {e}"))
+}
+
+/// One look at a node's limiter, `at` from the start of the run.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub at: Duration,
+    pub figures: Figures,
+}
+
+/// Reads `node`'s figures every 50 ms from `start` until `until`.
+pub async fn watch(cluster: &Cluster, node: &str, start: Instant, until: Instant) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    tokio::time::sleep_until(start.into()).await;
+    while Instant::now() < until {
+        let figures = figures(cluster, node).await;
+        samples.push(Sample {
+            at: start.elapsed(),
+            figures,
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    samples
+}
+
+/// The mean limit of the samples taken between `from` and `to`.
+pub fn mean_limit(samples: &[Sample], from: Duration, to: Duration) -> f64 {
+    let limits: Vec<f64> = samples
+        .iter()
+        .filter(|s| s.at >= from && s.at < to)
+        .map(|s| s.figures.limit)
+        .collect();
+    limits.iter().sum::<f64>() / limits.len().max(1) as f64
+}
+
+/// The `q` quantile of the latencies of the checkouts served in seconds `from..to` of a run.
+pub fn served_quantile(report: &LoadReport, from: usize, to: usize, q: f64) -> Duration {
+    let mut all = harness::load::new_histogram();
+    for w in report.windows.iter().skip(from).take(to - from) {
+        let _ = all.add(&w.ok_latency);
+    }
+    Duration::from_micros(all.value_at_quantile(q))
+}
+
+/// `node`'s `/metrics`.
+pub async fn metrics(cluster: &Cluster, node: &str) -> String {
+    let answer = cluster
+        .http(node)
+        .get("/metrics")
+        .send()
+        .await
+        .and_then(|r| r.error_for_status());
+    let response = cluster
+        .expect_answer(answer, &format!("reading {node}'s metrics"))
+        .await;
+    response.text().await.unwrap_or_default()
+}
+
+/// A one-line account of the limit over a run, for failure messages.
+pub fn limits_over(samples: &[Sample]) -> String {
+    samples
+        .iter()
+        .step_by(4)
+        .map(|s| {
+            format!(
+                "{:.1}s:{:.0}{}",
+                s.at.as_secs_f64(),
+                s.figures.limit,
+                if s.figures.alarm.active { "!" } else { "" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
