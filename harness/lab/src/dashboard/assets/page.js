@@ -108,22 +108,30 @@ function drawTopology(state) {
   }
 }
 
+// The cards are built once and updated in place: a card rebuilt under the pointer would eat
+// a click that spans a poll.
 function drawNodes(state) {
   const list = $("nodes");
-  list.replaceChildren();
   for (const node of state.nodes) {
-    const button = (label, fault) =>
-      el("button", { onclick: () => act({ fault, target: node.id }) }, label);
+    let card = list.querySelector(`[data-node="${node.id}"]`);
+    if (!card) {
+      const button = (label, fault) =>
+        el("button", { "data-fault": fault, onclick: () => act({ fault, target: node.id }) }, label);
+      card = el("div", { class: "node", "data-node": node.id },
+        el("h3", {}, node.id, el("span", { class: "state" }), el("span", { class: "pid" })),
+        el("div", { class: "buttons" }, button("Kill", "kill"), button("Pause", "pause"),
+          button("Resume", "resume"), button("Restart", "restart"), button("Isolate", "isolate")),
+        el("div", { class: "metrics" }));
+      list.append(card);
+    }
+    card.className = "node " + node.state.replace(" ", "-");
+    card.querySelector(".state").textContent = node.state;
+    card.querySelector(".pid").textContent = node.pid ? "pid " + node.pid : "";
     const rows = node.metrics.map(([k, v, perSecond]) => el("tr", {}, el("td", {}, k),
       el("td", { class: "num" }, fmt(v)),
       el("td", { class: "num rise" }, perSecond === null ? "" : "+" + fmt(perSecond) + "/s")));
-    const cls = node.state.replace(" ", "-");
-    list.append(el("div", { class: "node " + cls, "data-node": node.id },
-      el("h3", {}, node.id, el("span", { class: "state" }, node.state),
-        el("span", { class: "pid" }, node.pid ? "pid " + node.pid : "")),
-      el("div", { class: "buttons" }, button("Kill", "kill"), button("Pause", "pause"),
-        button("Resume", "resume"), button("Restart", "restart"), button("Isolate", "isolate")),
-      rows.length ? el("table", {}, ...rows) : el("span", { class: "pid" }, "no /metrics answer")));
+    card.querySelector(".metrics").replaceChildren(
+      rows.length ? el("table", {}, ...rows) : el("span", { class: "pid" }, "no /metrics answer"));
   }
 }
 
