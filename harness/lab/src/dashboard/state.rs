@@ -65,11 +65,16 @@ pub struct Dashboard {
     actions: Mutex<Vec<Action>>,
     /// Each node's own `/metrics` samples, as last read.
     metrics: Mutex<BTreeMap<String, Vec<Metric>>>,
+    /// The last snapshot and when it was taken.
+    snapshot: Mutex<Option<(Instant, Value)>>,
     /// The narration shown now (presenter mode).
     caption: Mutex<Option<String>>,
     stopping: AtomicBool,
     stop: tokio::sync::watch::Sender<bool>,
 }
+
+/// How old a snapshot may be when the page asks again.
+const FRESH: Duration = Duration::from_millis(250);
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
@@ -89,6 +94,7 @@ impl Dashboard {
             history: History::starting_at(start),
             actions: Mutex::new(Vec::new()),
             metrics: Mutex::new(BTreeMap::new()),
+            snapshot: Mutex::new(None),
             caption: Mutex::new(None),
             stopping: AtomicBool::new(false),
             stop: tokio::sync::watch::channel(false).0,
@@ -186,6 +192,7 @@ impl Dashboard {
             },
         });
         self.write_recording();
+        *lock(&self.snapshot) = None; // the next look shows it
         match error {
             None => Ok(label),
             Some(why) => Err(Refusal::new(409, format!("{label} failed: {why}"), None)),
@@ -212,6 +219,7 @@ impl Dashboard {
             what: What::Rate(rate),
         });
         self.write_recording();
+        *lock(&self.snapshot) = None; // the next look shows it
         Ok(())
     }
 
@@ -242,8 +250,22 @@ impl Dashboard {
         )
     }
 
-    /// What the page shows: the topology, the last second's figures, the plots, the actions.
+    /// What the page shows, at most [`FRESH`] old: several tabs polling a long run share one
+    /// pass over its history.
     pub fn snapshot(&self) -> Value {
+        let mut cached = lock(&self.snapshot);
+        if let Some((at, value)) = &*cached
+            && at.elapsed() < FRESH
+        {
+            return value.clone();
+        }
+        let value = self.compute_snapshot();
+        *cached = Some((Instant::now(), value.clone()));
+        value
+    }
+
+    /// What the page shows: the topology, the last second's figures, the plots, the actions.
+    fn compute_snapshot(&self) -> Value {
         let now = self.elapsed();
         let actions = self.actions();
         let open = record::open_faults(&actions);

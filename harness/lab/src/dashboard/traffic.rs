@@ -22,7 +22,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(1);
 /// How often the pacer wakes to send what is due.
 const TICK: Duration = Duration::from_millis(10);
 /// Beyond this many requests in flight the pacer sends nothing more (a hung cluster at a high
-/// rate must not eat the laptop's memory); what it held back counts as late.
+/// rate must not eat the laptop's memory): what falls due meanwhile is not sent at all.
 const MAX_IN_FLIGHT: usize = 5_000;
 
 /// Sends the traffic until the dashboard stops.
