@@ -41,7 +41,7 @@ pub struct Move {
 /// The claim: which of `carts` change owner between the `old` ring and the `new` one, in the
 /// order given, each with its old and its new owner. A cart whose owner stays is not a move.
 pub fn moves<'a>(old: &Ring, new: &Ring, carts: impl IntoIterator<Item = &'a str>) -> Vec<Move> {
-    // lab:todo Compare each cart's owner on the old ring and on the new one: the carts whose owner changes.
+    // lab:todo Return the carts whose owner on the new ring differs from the old one.
     // Ring::owner(cart) gives a cart's owner; keep the carts whose two owners differ, as
     // Move { cart, from: old owner, to: new owner }, in the order of `carts`.
     carts
@@ -63,7 +63,7 @@ pub fn moves<'a>(old: &Ring, new: &Ring, carts: impl IntoIterator<Item = &'a str
 /// loop then delivers. Returns how many carts were handed to each new owner; a cart with no
 /// adds here is not handed (there is nothing to send).
 pub fn hand_over(store: &Store, moves: &[Move]) -> BTreeMap<String, usize> {
-    // lab:todo Turn each moved cart's adds into hints for its new owner; count the carts per new owner.
+    // lab:todo Make each moved cart's adds hints for its new owner; count carts per owner.
     // store.read(cart) is this node's own copy (a Vec<AddItem>); store.put(cart, add,
     // Some(new_owner)) keeps one add as a hint for that node. Count a cart once, and only if
     // it had adds to hand over.
@@ -93,7 +93,7 @@ pub fn waits_for(
     cart: &str,
     awaited: &BTreeSet<String>,
 ) -> Option<String> {
-    // lab:todo The cart's previous owner, while its handoff to `me` has not arrived; else None.
+    // lab:todo The cart's previous owner while its handoff to `me` is awaited; else None.
     // Only when `me` owns the cart on `now` and `before` is Some: its owner there is where
     // the cart's items are, and they are still on their way if that node is in `awaited`.
     let before = before?;

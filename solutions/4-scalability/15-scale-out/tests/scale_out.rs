@@ -5,13 +5,27 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Traffic, final_reads, node_args, ring_view, settled, start};
+use common::{Traffic, final_reads, node_args, ring_view, settled};
 use harness::block_on;
 use harness::check::{Checker, NoLostAcks, StaleReads};
 use harness::history::Completion;
+use harness::{Cluster, ClusterError};
 use node_kit::cart::AddItem;
 
 const SEED: u64 = 15;
+
+/// `first` nodes on the ring, `standby` more held back to join; `args` from [`node_args`].
+pub fn start(first: usize, standby: usize, args: Vec<String>) -> Cluster {
+    try_start(first, standby, args).expect("the ring's first nodes start")
+}
+
+pub fn try_start(first: usize, standby: usize, args: Vec<String>) -> Result<Cluster, ClusterError> {
+    Cluster::builder(harness::node_bin!())
+        .nodes(first)
+        .standby(standby)
+        .args(args)
+        .start()
+}
 
 #[test]
 fn a_node_joins_a_loaded_ring_without_a_failed_request_a_lost_add_or_a_stale_read() {

@@ -4,11 +4,13 @@
 
 #![allow(dead_code)] // each test file, and the demo, uses its own part of it
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use harness::Cluster;
 use harness::history::{Action, History};
 use harness::load::{Load, LoadReport, Outcome, Schedule, Shot};
-use harness::{Cluster, ClusterError};
 use node_kit::cart::{AddItem, CartClient, CartError};
 use scale_out_solution::RingView;
 
@@ -26,19 +28,6 @@ pub fn node_args(first: usize, workers: usize, service_ms: u64, max_queue: u64) 
         max_queue.to_string(),
     ]
     .into()
-}
-
-/// `first` nodes on the ring, `standby` more held back to join; `args` from [`node_args`].
-pub fn start(first: usize, standby: usize, args: Vec<String>) -> Cluster {
-    try_start(first, standby, args).expect("the ring's first nodes start")
-}
-
-pub fn try_start(first: usize, standby: usize, args: Vec<String>) -> Result<Cluster, ClusterError> {
-    Cluster::builder(harness::node_bin!())
-        .nodes(first)
-        .standby(standby)
-        .args(args)
-        .start()
 }
 
 /// Node `id`'s view of the ring.
@@ -88,6 +77,8 @@ pub struct Traffic {
     pub history: History,
     /// Names the adds (`<prefix><index>`), so two runs on one cluster never collide.
     pub prefix: String,
+    /// If set, only the first this many of `nodes` get traffic (the members so far).
+    pub live: Option<Arc<AtomicUsize>>,
 }
 
 impl Traffic {
@@ -112,6 +103,7 @@ impl Traffic {
             seed,
             history: History::new(),
             prefix: "w".into(),
+            live: None,
         }
     }
 
@@ -135,8 +127,12 @@ impl Traffic {
     /// One seeded operation: an add of a unique item, or a read, of a seeded cart at a
     /// seeded node; into the history.
     pub async fn one(&self, index: u64) -> Outcome {
-        let (node, client) =
-            &self.nodes[(draw(self.seed, index, 2) % self.nodes.len() as u64) as usize];
+        let live = self
+            .live
+            .as_ref()
+            .map_or(self.nodes.len(), |n| n.load(Ordering::Relaxed))
+            .clamp(1, self.nodes.len());
+        let (node, client) = &self.nodes[(draw(self.seed, index, 2) % live as u64) as usize];
         let cart = self.cart(index);
         let read = (draw(self.seed, index, 3) % 1000) as f64 / 1000.0 < self.read_share;
         if read {
