@@ -48,7 +48,8 @@ pub struct Flags {
     /// The latency the limit aims at, in milliseconds (AIMD cuts the limit above it).
     #[arg(long, default_value_t = 100)]
     pub target_ms: u64,
-    /// The limit to start from (default: the service's workers).
+    /// The limit to start from (default: twice the service's workers, so that the jitter of
+    /// a load well below capacity is not refused while the limit finds its level).
     #[arg(long)]
     pub initial_limit: Option<usize>,
     /// Start as the control: a limit fixed at this, never moved.
@@ -98,7 +99,7 @@ pub fn routes(ctx: &NodeContext, flags: &Flags) -> Result<Routes, String> {
     if target < Duration::from_millis(1) || target > Duration::from_secs(60) {
         return Err(format!("--target-ms {}: give 1 to 60000", flags.target_ms));
     }
-    let initial = flags.initial_limit.unwrap_or(capacity.workers());
+    let initial = flags.initial_limit.unwrap_or(2 * capacity.workers());
     for (flag, limit) in [
         ("--initial-limit", Some(initial)),
         ("--fixed-limit", flags.fixed_limit),

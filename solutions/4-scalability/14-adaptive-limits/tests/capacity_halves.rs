@@ -49,7 +49,7 @@ fn when_capacity_halves_the_limit_halves_and_admitted_latency_recovers() {
             halve,
         );
         let over = limits_over(&samples);
-        // Before: the limit found the old optimum, T c / s = 20, from the 4 it started at.
+        // Before: the limit found the old optimum, T c / s = 20, from the 8 it started at.
         let before = mean_limit(&samples, Duration::from_secs(2), HALVE_AT);
         // After: within 1.5 s it found the new one, 10, and stays there.
         let after = mean_limit(&samples, Duration::from_millis(4500), RUN);
@@ -214,13 +214,13 @@ fn the_edge_refuses_bad_input_with_a_json_4xx() {
     let cluster = start(1);
     block_on(async {
         let n1 = cluster.http("n1");
-        // A few windows with nothing served: the limit has no news and keeps its start, the
-        // service's 4 workers.
+        // A few windows with nothing served: the limit has no news and keeps its start, twice
+        // the service's 4 workers.
         tokio::time::sleep(adaptive_limits_solution::WINDOW * 3).await;
         let idle = figures(&cluster, "n1").await;
         assert_eq!(
             (idle.limit, idle.alarm.active),
-            (WORKERS as f64, false),
+            (2.0 * WORKERS as f64, false),
             "an idle edge keeps its limit and its alarm clear: {idle:?}"
         );
         let ok = checkout(&client(), &checkout_url(&cluster, "n1"), "cart-1").await;
