@@ -335,3 +335,58 @@ fn bad_scenarios_are_rejected_with_the_line_and_the_reason() {
     assert_eq!(shipped.faults.len(), 4);
     assert_eq!(shipped.duration, Duration::from_secs(8));
 }
+
+#[test]
+fn a_scenario_holds_back_the_node_it_joins_and_a_leave_lasts_until_it_joins_again() {
+    let text = r#"name = "membership"
+description = "n3 joins at 1 s, leaves at 2 s, joins again at 3 s"
+duration = "4s"
+recover = "500ms"
+[cluster]
+binary = "test-node"
+nodes = 3
+[workload]
+get = "/health"
+rate = 50
+timeout = "500ms"
+nodes = ["n1", "n3"]
+[[faults]]
+at = "1s"
+fault = "join"
+target = "n3"
+[[faults]]
+at = "2s"
+fault = "leave"
+target = "n3"
+[[faults]]
+at = "3s"
+fault = "join"
+target = "n3"
+[[checks]]
+check = "availability"
+min = 0.2
+"#;
+    let scenario = Scenario::parse(Path::new("membership.toml"), text).unwrap();
+    let outcome = play(&scenario, "membership", &[]);
+    assert!(outcome.passed, "{}", outcome.table);
+    // Half the requests go to n3: held back until 1 s, they fail, so the worst second is
+    // about half available (it would be 1 if n3 had run from the start).
+    let worst = figure(&outcome, "availability");
+    assert!(
+        (0.2..0.8).contains(&worst),
+        "n3 serves nobody before its join: the worst second's availability is {worst}\n{}",
+        outcome.table
+    );
+    let labels: Vec<&str> = outcome.faults.iter().map(|f| f.label.as_str()).collect();
+    assert_eq!(
+        labels,
+        ["leave n3"],
+        "a join opens no span; a leave lasts until the join"
+    );
+    let leave = &outcome.faults[0];
+    assert!(
+        leave.start >= Duration::from_millis(1900) && leave.end >= Duration::from_millis(2900),
+        "leave from 2 s to the join at 3 s: {leave:?}"
+    );
+    let _ = std::fs::remove_dir_all(&outcome.dir);
+}
