@@ -210,14 +210,27 @@ impl History {
     /// with no completion yet has `end: None`.
     pub fn operations(&self) -> Vec<Operation> {
         let log = self.lock();
-        let mut ops: Vec<Operation> = Vec::new();
-        // Operation ids are dense from 0 in a live history, but a file may skip some: index
-        // by id through a map only when needed.
-        let mut index = std::collections::HashMap::new();
+        let mut ops: Vec<Operation> = Vec::with_capacity(log.events.len() / 2 + 1);
+        // Operation ids are dense from 0 in a live history (index them by a plain vector), but
+        // a file may skip some or start high: those go through a map.
+        let mut dense: Vec<usize> = Vec::with_capacity(log.events.len() / 2 + 1);
+        let mut sparse = std::collections::HashMap::new();
+        const NONE: usize = usize::MAX;
         for event in &log.events {
             match event.phase {
                 Phase::Invoke => {
-                    index.insert(event.id, ops.len());
+                    let at = ops.len();
+                    match usize::try_from(event.id) {
+                        Ok(id) if id < 2 * log.events.len() + 16 => {
+                            if dense.len() <= id {
+                                dense.resize(id + 1, NONE);
+                            }
+                            dense[id] = at;
+                        }
+                        _ => {
+                            sparse.insert(event.id, at);
+                        }
+                    }
                     ops.push(Operation {
                         id: event.id,
                         node: event.node.clone(),
@@ -228,7 +241,12 @@ impl History {
                     });
                 }
                 phase => {
-                    if let Some(&i) = index.get(&event.id) {
+                    let at = usize::try_from(event.id)
+                        .ok()
+                        .and_then(|id| dense.get(id).copied())
+                        .filter(|&at| at != NONE)
+                        .or_else(|| sparse.get(&event.id).copied());
+                    if let Some(i) = at {
                         ops[i].served_by = event.served_by.clone();
                         ops[i].end = Some(End {
                             at: Duration::from_micros(event.t_us),

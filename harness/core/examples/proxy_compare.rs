@@ -1,0 +1,199 @@
+//! The harness proxy against a bare proxy and against no proxy, in one run: `wrk -t2 -c32`
+//! on `GET /health` of the test node, direct, through a bare tokio `copy_bidirectional` proxy
+//! and through a healthy [`harness::Proxy`] link, alternating, in rounds. Prints each round's
+//! figures and the two ratios the harness is held to: its throughput over the bare proxy's
+//! (at least 1.0) and the latency it adds to the p50 over what the bare proxy adds (at most
+//! 1.2).
+//!
+//! ```sh
+//! cargo build --release -p harness --bin test-node --example proxy_compare
+//! target/release/examples/proxy_compare [rounds] [seconds]
+//! ```
+//! `scripts/compare-proxy.sh` does both. Needs Debian's `wrk` on the PATH.
+//!
+//! The bare proxy runs on a runtime of its own with as many worker threads as the harness's
+//! proxy runtime (two), so the two proxies get the same share of the machine.
+
+use std::net::SocketAddr;
+use std::process::Command;
+use std::time::Duration;
+
+use harness::Cluster;
+use tokio::net::{TcpListener, TcpStream};
+
+/// One wrk measurement.
+#[derive(Clone, Copy)]
+struct Figures {
+    rps: f64,
+    p50_us: f64,
+    p99_us: f64,
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let rounds: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(3);
+    let seconds: u64 = args.next().and_then(|a| a.parse().ok()).unwrap_or(10);
+    if Command::new("wrk").arg("--version").output().is_err() {
+        eprintln!("wrk is not on the PATH: install it with `sudo apt-get install -y wrk`");
+        std::process::exit(2);
+    }
+    let bin = std::env::current_exe()
+        .expect("own path")
+        .parent()
+        .and_then(|examples| examples.parent())
+        .expect("target/<profile>/examples")
+        .join("test-node");
+    let cluster = Cluster::builder(&bin)
+        .nodes(1)
+        .log_filter("warn")
+        .start()
+        .expect(
+            "the test node starts (build it: cargo build --release -p harness --bin test-node)",
+        );
+    let direct = cluster.direct_addr("n1").expect("running");
+    let proxied = cluster.addr("n1");
+    let bare = bare_proxy(direct);
+
+    wrk(direct, 1); // warm up the node, the allocator and both proxies' threads
+    wrk(bare, 1);
+    wrk(proxied, 1);
+
+    println!(
+        "wrk -t2 -c32 -d{seconds}s GET /health, {rounds} rounds; load average before: {}",
+        load_average()
+    );
+    println!(
+        "{:<6} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} | {:>9} {:>11} | load",
+        "round",
+        "direct/s",
+        "bare/s",
+        "proxy/s",
+        "p50 dir",
+        "p50 bare",
+        "p50 prx",
+        "thr ratio",
+        "added p50"
+    );
+    let mut worst = (f64::INFINITY, 0.0f64);
+    for round in 1..=rounds {
+        // Alternate which proxy goes first, so a slow patch of the machine hurts both alike.
+        let (d, b, p) = if round % 2 == 1 {
+            let d = wrk(direct, seconds);
+            let b = wrk(bare, seconds);
+            let p = wrk(proxied, seconds);
+            (d, b, p)
+        } else {
+            let p = wrk(proxied, seconds);
+            let b = wrk(bare, seconds);
+            let d = wrk(direct, seconds);
+            (d, b, p)
+        };
+        let throughput = p.rps / b.rps;
+        // What each proxy adds to the direct p50; a bare proxy that adds nothing measurable
+        // counts as adding 1 µs, so the ratio stays finite.
+        let added = (p.p50_us - d.p50_us).max(0.0) / (b.p50_us - d.p50_us).max(1.0);
+        worst = (worst.0.min(throughput), worst.1.max(added));
+        println!(
+            "{round:<6} {:>9.0} {:>9.0} {:>9.0} | {:>6.0}µs {:>6.0}µs {:>6.0}µs | {:>8.3}x {:>10.3}x | {}",
+            d.rps,
+            b.rps,
+            p.rps,
+            d.p50_us,
+            b.p50_us,
+            p.p50_us,
+            throughput,
+            added,
+            load_average()
+        );
+        println!(
+            "{:<6} p99: direct {:.0}µs, bare {:.0}µs, proxy {:.0}µs",
+            "", d.p99_us, b.p99_us, p.p99_us
+        );
+    }
+    let held = worst.0 >= 1.0 && worst.1 <= 1.2;
+    println!(
+        "worst round: throughput {:.3}x the bare proxy's (goal ≥ 1.0), added p50 {:.3}x (goal ≤ 1.2): {}",
+        worst.0,
+        worst.1,
+        if held { "held" } else { "NOT held" }
+    );
+}
+
+/// A bare proxy: accept, connect, `copy_bidirectional`. Nothing else.
+fn bare_proxy(upstream: SocketAddr) -> SocketAddr {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("bare-proxy")
+        .enable_all()
+        .build()
+        .expect("a runtime");
+    let listener = runtime
+        .block_on(TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("bound");
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    continue;
+                };
+                tokio::spawn(async move {
+                    let Ok(mut server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            }
+        })
+    });
+    addr
+}
+
+fn wrk(addr: SocketAddr, seconds: u64) -> Figures {
+    let out = Command::new("wrk")
+        .args(["-t2", "-c32", &format!("-d{seconds}s"), "--latency"])
+        .arg(format!("http://{addr}/health"))
+        .output()
+        .expect("wrk runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |key: &str| -> Option<String> {
+        text.lines()
+            .map(str::trim)
+            .find(|l| l.starts_with(key))
+            .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
+    };
+    let figures = Figures {
+        rps: field("Requests/sec:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0),
+        p50_us: field("50%").map_or(f64::NAN, |v| micros(&v)),
+        p99_us: field("99%").map_or(f64::NAN, |v| micros(&v)),
+    };
+    if figures.rps == 0.0 {
+        eprintln!("wrk said:\n{text}{}", String::from_utf8_lossy(&out.stderr));
+    }
+    std::thread::sleep(Duration::from_millis(200)); // let closed connections drain
+    figures
+}
+
+/// wrk's `312.00us`, `1.20ms`, `2.00s` in microseconds.
+fn micros(v: &str) -> f64 {
+    let (number, scale) = if let Some(n) = v.strip_suffix("us") {
+        (n, 1.0)
+    } else if let Some(n) = v.strip_suffix("ms") {
+        (n, 1e3)
+    } else if let Some(n) = v.strip_suffix('s') {
+        (n, 1e6)
+    } else {
+        (v, 1.0)
+    };
+    number.parse::<f64>().map_or(f64::NAN, |n| n * scale)
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
+}
