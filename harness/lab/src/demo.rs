@@ -284,19 +284,75 @@ fn play(root: &Path, demo: &Scenario, args: &DemoArgs) -> ExitCode {
         extra_args: Vec::new(),
         observer: Some(Arc::new(Narrator::default())),
     };
-    match scenario::run(demo, &options) {
+    let passed = match scenario::run(demo, &options) {
         Ok(outcome) => {
             // The report's path comes last: it is what the audience opens next.
             println!("  -- replay it: cargo lab demo {} --seed {seed}", demo.name);
             println!("\n{}", outcome.table);
-            if outcome.passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            outcome.passed
         }
-        Err(e) => fail(&format!("the demo broke: {e}")),
+        Err(e) => return fail(&format!("the demo broke: {e}")),
+    };
+    let mut controls_did = true;
+    for path in &demo.controls {
+        match control(root, path, &options, seed, args.implementation) {
+            Ok(did) => controls_did &= did,
+            Err(e) => return fail(&e),
+        }
     }
+    if passed && controls_did {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// Runs a negative control right after its demo, narrated: the same story without the idea.
+/// True when it lost what it gives up (a check of it failed, on purpose).
+fn control(
+    root: &Path,
+    path: &Path,
+    demo: &RunOptions,
+    seed: u64,
+    implementation: Impl,
+) -> Result<bool, String> {
+    let control = Scenario::load(path).map_err(|e| e.to_string())?;
+    let Some(gives_up) = &control.control else {
+        return Err(format!(
+            "{} is listed in controls but has no `control = \"what it gives up\"`",
+            path.display()
+        ));
+    };
+    println!("\n== the control: {} ({gives_up}) ==\n", control.name);
+    for line in control.intro.trim().lines() {
+        println!("  {}", line.trim());
+    }
+    println!();
+    let bin = build_node(root, &control.cluster.node, implementation)?;
+    let options = RunOptions {
+        bin,
+        out: default_out(root, &control.name, seed),
+        ..demo.clone()
+    };
+    let outcome = scenario::run(&control, &options)
+        .map_err(|e| format!("the control {} broke: {e}", control.name))?;
+    println!(
+        "  -- replay it: cargo lab scenario run {} --seed {seed}",
+        control.name
+    );
+    println!("\n{}", outcome.table);
+    if !outcome.passed {
+        println!(
+            "  the control lost nothing with seed {seed}: this run cannot show what {} prevents",
+            demo_name(path)
+        );
+    }
+    Ok(outcome.passed)
+}
+
+/// The file name a control is known by.
+fn demo_name(path: &Path) -> String {
+    file_stem(path)
 }
 
 /// Prints one line a second, and the narration as the faults fire.

@@ -5,6 +5,11 @@
 //! `--impl exercise`), plays the scenario, prints the table and the report's path, and exits
 //! 0 when every check passed, 1 when one failed, 2 when the run itself broke (or the file is
 //! wrong), and 3 when it was inconclusive: the checks passed but a fault touched no operation.
+//!
+//! `--repeat N` plays it N times with seeds S, S+1, ...: one line per run, then a summary
+//! (see [`Summary`]) of every check's passes and figures and, for each fault that takes a
+//! node away (kill, pause), the write unavailability window beside the detection time; it
+//! exits with the worst run's code and names every seed that did not pass.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -42,7 +47,7 @@ pub struct RunArgs {
     /// Replaces the file's seed (every random choice of the run comes from it).
     #[arg(long)]
     pub seed: Option<u64>,
-    /// Runs it N times, with seeds S, S+1, ...; stops at the first failure.
+    /// Runs it N times, with seeds S, S+1, ...: a line per run, then a summary of the figures.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
     pub repeat: u32,
     /// Where the report goes (default: target/lab-reports/<scenario>-<time>).
@@ -347,54 +352,314 @@ fn play(root: &Path, args: RunArgs) -> ExitCode {
         Ok(bin) => bin,
         Err(e) => return fail(&e),
     };
-    for round in 0..args.repeat {
-        let seed = first_seed + u64::from(round);
-        let out = args.out.clone().map_or_else(
-            || default_out(root, &scenario.name, seed),
-            |dir| {
-                if args.repeat > 1 {
-                    dir.join(format!("seed-{seed}"))
-                } else {
-                    dir
-                }
-            },
-        );
-        println!(
-            "scenario {} (seed {seed}): {}\n  {} node(s), {} s of load at {}/s, {} fault(s)",
-            scenario.name,
-            scenario.description,
-            scenario.cluster.nodes,
-            scenario.duration.as_secs_f64(),
-            scenario.workload.rate,
-            scenario.faults.len()
-        );
-        let options = RunOptions {
-            bin: bin.clone(),
-            seed: Some(seed),
-            out,
-            extra_args: args.node_args.clone(),
-            observer: progress_bar(scenario.duration),
-        };
-        match scenario::run(&scenario, &options) {
-            Ok(outcome) => {
-                println!("{}", outcome.table);
-                if !outcome.passed {
-                    let word = if outcome.inconclusive.is_some() && all_checks_passed(&outcome) {
-                        "INCONCLUSIVE"
-                    } else {
-                        "FAILED"
-                    };
-                    println!(
-                        "{word} with seed {seed}; replay: cargo lab scenario run {} --seed {seed}",
-                        args.scenario
-                    );
-                    return exit_code(&outcome);
-                }
-            }
-            Err(e) => return fail(&format!("the run broke (seed {seed}): {e}")),
-        }
+    if args.repeat > 1 {
+        return repeat(&scenario, &args, &bin, first_seed, root);
     }
-    ExitCode::SUCCESS
+    let seed = first_seed;
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(root, &scenario.name, seed));
+    println!(
+        "scenario {} (seed {seed}): {}\n  {} node(s), {} s of load at {}/s, {} fault(s)",
+        scenario.name,
+        scenario.description,
+        scenario.cluster.nodes,
+        scenario.duration.as_secs_f64(),
+        scenario.workload.rate,
+        scenario.faults.len()
+    );
+    match scenario::run(&scenario, &options(&args, &bin, seed, out, &scenario)) {
+        Ok(outcome) => {
+            println!("{}", outcome.table);
+            if !outcome.passed {
+                println!(
+                    "{} with seed {seed}; replay: cargo lab scenario run {} --seed {seed}",
+                    word(&outcome),
+                    args.scenario
+                );
+            }
+            exit_code(&outcome)
+        }
+        Err(e) => fail(&format!("the run broke (seed {seed}): {e}")),
+    }
+}
+
+fn options(args: &RunArgs, bin: &Path, seed: u64, out: PathBuf, scenario: &Scenario) -> RunOptions {
+    RunOptions {
+        bin: bin.to_path_buf(),
+        seed: Some(seed),
+        out,
+        extra_args: args.node_args.clone(),
+        observer: progress_bar(scenario.duration),
+    }
+}
+
+/// PASS, FAILED or INCONCLUSIVE.
+fn word(outcome: &scenario::RunOutcome) -> &'static str {
+    if outcome.passed {
+        "PASS"
+    } else if outcome.inconclusive.is_some() && all_checks_passed(outcome) {
+        "INCONCLUSIVE"
+    } else {
+        "FAILED"
+    }
+}
+
+/// `--repeat N`: every run, a line each, then the summary; the worst run's exit code.
+fn repeat(scenario: &Scenario, args: &RunArgs, bin: &Path, first: u64, root: &Path) -> ExitCode {
+    println!(
+        "scenario {} x {} (seeds {first} to {}): {}\n  {} node(s), {} s of load at {}/s, {} fault(s)",
+        scenario.name,
+        args.repeat,
+        first + u64::from(args.repeat) - 1,
+        scenario.description,
+        scenario.cluster.nodes,
+        scenario.duration.as_secs_f64(),
+        scenario.workload.rate,
+        scenario.faults.len()
+    );
+    let mut summary = Summary::default();
+    let mut worst = 0u8;
+    for round in 0..args.repeat {
+        let seed = first + u64::from(round);
+        let out = match &args.out {
+            Some(dir) => dir.join(format!("seed-{seed}")),
+            None => default_out(root, &scenario.name, seed),
+        };
+        let (line, code) = match scenario::run(scenario, &options(args, bin, seed, out, scenario)) {
+            Ok(outcome) => {
+                let figures = figures(&outcome);
+                let line = summary.add(seed, &outcome, &figures);
+                if !outcome.passed {
+                    // A failure explains itself: its table, offenders and log lines.
+                    println!("{}", outcome.table);
+                }
+                (line, code_of(&outcome))
+            }
+            Err(e) => {
+                summary.broken.push(seed);
+                (format!("BROKE  the run itself: {e}"), 2)
+            }
+        };
+        println!(
+            "  run {:>3}/{}  seed {seed:<6} {line}",
+            round + 1,
+            args.repeat
+        );
+        worst = worst.max(code);
+    }
+    print!("{}", summary.render(&scenario.name, &args.scenario));
+    ExitCode::from(worst)
+}
+
+fn code_of(outcome: &scenario::RunOutcome) -> u8 {
+    match (outcome.passed, all_checks_passed(outcome)) {
+        (true, _) => 0,
+        (false, false) => 1,
+        (false, true) => 3,
+    }
+}
+
+/// The figures a run shows beyond its checks: for every fault that takes a node away (a
+/// kill, a pause), how long writes were unavailable after it and when a peer's log said the
+/// node was down. (name, value in ms, or `None` when it never happened.)
+fn figures(outcome: &scenario::RunOutcome) -> Vec<(String, Option<f64>)> {
+    let history = std::fs::File::open(outcome.dir.join("history.jsonl"))
+        .ok()
+        .and_then(|f| harness::history::History::read_jsonl(std::io::BufReader::new(f)).ok());
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    let mut figures = Vec::new();
+    for span in &outcome.faults {
+        let takes_away = span.label.starts_with("kill ") || span.label.starts_with("pause ");
+        let [node] = span.nodes.as_slice() else {
+            continue;
+        };
+        if !takes_away {
+            continue;
+        }
+        if let Some(history) = &history {
+            let gap = harness::check::write_gap(history, span.start).map(ms);
+            figures.push((format!("writes unavailable after {}", span.label), gap));
+        }
+        let logs: Vec<String> = log_ids(&outcome.dir);
+        let seen = harness::report::explain::seen_down(
+            &outcome.dir,
+            outcome.started,
+            node,
+            &logs,
+            span.start,
+        )
+        .map(ms);
+        figures.push((format!("{node} seen down after {}", span.label), seen));
+    }
+    figures
+}
+
+/// The ids of the node logs in a run's directory (`n1.log` ...).
+fn log_ids(dir: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    name.strip_suffix(".log").map(str::to_string)
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+/// What `--repeat` gathers: per check, its passes and figures; per extra figure, its values;
+/// and the seeds that did not pass.
+#[derive(Default)]
+pub(crate) struct Summary {
+    runs: usize,
+    /// Check name, unit, passes, figures: in the order the checks first appeared.
+    checks: Vec<(String, String, usize, Vec<f64>)>,
+    /// Figure name, values in ms (`None`: it never happened in that run).
+    figures: Vec<(String, Vec<Option<f64>>)>,
+    failed: Vec<u64>,
+    inconclusive: Vec<u64>,
+    broken: Vec<u64>,
+}
+
+impl Summary {
+    /// Adds one run; returns its line.
+    fn add(
+        &mut self,
+        seed: u64,
+        outcome: &scenario::RunOutcome,
+        figures: &[(String, Option<f64>)],
+    ) -> String {
+        self.runs += 1;
+        let mut parts = Vec::new();
+        for check in &outcome.checks {
+            let at = match self.checks.iter().position(|(n, ..)| *n == check.name) {
+                Some(at) => at,
+                None => {
+                    self.checks
+                        .push((check.name.clone(), check.unit.clone(), 0, Vec::new()));
+                    self.checks.len() - 1
+                }
+            };
+            let entry = &mut self.checks[at];
+            entry.2 += usize::from(check.passed);
+            if !check.figure.is_nan() {
+                entry.3.push(check.figure);
+            }
+            let mark = if check.passed { "" } else { " FAIL" };
+            parts.push(format!(
+                "{} {}{mark}",
+                check.name,
+                with_unit(check.figure, &check.unit)
+            ));
+        }
+        for (name, value) in figures {
+            match self.figures.iter_mut().find(|(n, _)| n == name) {
+                Some((_, values)) => values.push(*value),
+                None => self.figures.push((name.clone(), vec![*value])),
+            }
+            let shown = value.map_or("never".to_string(), |v| format!("{v:.0} ms"));
+            parts.push(format!("{name} {shown}"));
+        }
+        let word = word(outcome);
+        match word {
+            "PASS" => {}
+            "INCONCLUSIVE" => self.inconclusive.push(seed),
+            _ => self.failed.push(seed),
+        }
+        format!("{word:<12} {}", parts.join(" · "))
+    }
+
+    /// The summary: counts, then a row per check and per figure (min, median, max), then
+    /// every seed that did not pass with its replay command.
+    pub(crate) fn render(&self, name: &str, arg: &str) -> String {
+        let mut out = String::new();
+        let passed = self.runs - self.failed.len() - self.inconclusive.len();
+        out += &format!(
+            "\nsummary of {name}: {} runs, {passed} passed, {} failed, {} inconclusive, {} broke\n",
+            self.runs + self.broken.len(),
+            self.failed.len(),
+            self.inconclusive.len(),
+            self.broken.len()
+        );
+        let width = self
+            .checks
+            .iter()
+            .map(|c| c.0.chars().count())
+            .chain(self.figures.iter().map(|f| f.0.chars().count()))
+            .max()
+            .unwrap_or(0);
+        out += &format!(
+            "  {:width$}  {:>7}  {:>9}  {:>9}  {:>9}\n",
+            "", "passed", "min", "median", "max"
+        );
+        for (check, unit, passes, values) in &self.checks {
+            let [min, median, max] = spread(values).map(|v| with_unit(v, unit));
+            out += &format!(
+                "  {check:width$}  {:>7}  {min:>9}  {median:>9}  {max:>9}\n",
+                format!("{passes}/{}", self.runs)
+            );
+        }
+        for (figure, values) in &self.figures {
+            let seen: Vec<f64> = values.iter().flatten().copied().collect();
+            let [min, median, max] = spread(&seen).map(|v| with_unit(v.round(), "ms"));
+            let never = values.len() - seen.len();
+            let note = if never > 0 {
+                format!("  (never in {never} runs)")
+            } else {
+                String::new()
+            };
+            out += &format!(
+                "  {figure:width$}  {:>7}  {min:>9}  {median:>9}  {max:>9}{note}\n",
+                "-"
+            );
+        }
+        for (what, seeds) in [
+            ("FAILED", &self.failed),
+            ("INCONCLUSIVE", &self.inconclusive),
+            ("BROKE", &self.broken),
+        ] {
+            for seed in seeds {
+                out += &format!(
+                    "{what} with seed {seed}; replay: cargo lab scenario run {arg} --seed {seed}\n"
+                );
+            }
+        }
+        out
+    }
+}
+
+/// Min, median (the lower middle) and max; NaN for no values.
+fn spread(values: &[f64]) -> [f64; 3] {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    match sorted.as_slice() {
+        [] => [f64::NAN; 3],
+        all => [all[0], all[(all.len() - 1) / 2], all[all.len() - 1]],
+    }
+}
+
+/// A figure as the table prints it, with its unit.
+fn with_unit(v: f64, unit: &str) -> String {
+    let n = if v.is_nan() {
+        "n/a".to_string()
+    } else if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else if v.abs() < 10.0 {
+        format!("{v:.3}")
+    } else {
+        format!("{v:.1}")
+    };
+    if unit.is_empty() || v.is_nan() {
+        n
+    } else {
+        format!("{n} {unit}")
+    }
 }
 
 /// Exit codes of a run: 0 pass, 1 a check failed, 3 inconclusive (the checks passed but a

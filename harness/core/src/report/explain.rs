@@ -56,6 +56,63 @@ pub fn attach_logs(results: &mut [CheckResult], dir: &Path, started: SystemTime,
     }
 }
 
+/// Marks a negative control's verdict: `title` becomes `CONTROL (gives up ...): title`, and
+/// every failed check says its loss was on purpose, what the control gives up being the
+/// reason; the offenders stay listed, with their log lines, so the audience sees exactly what
+/// the naive version lost. Returns the new title.
+pub fn as_control(results: &mut [CheckResult], title: &str, gives_up: &str) -> String {
+    for result in results.iter_mut().filter(|r| !r.passed) {
+        result.detail = format!(
+            "lost on purpose, by the control ({gives_up}): {}",
+            result.detail
+        );
+    }
+    let lost: Vec<&str> = results
+        .iter()
+        .filter(|r| !r.passed)
+        .map(|r| r.name.as_str())
+        .collect();
+    let verdict = if lost.is_empty() {
+        "it lost nothing this time, so this run cannot tell it from the real thing".to_string()
+    } else {
+        format!("it fails {} on purpose", lost.join(", "))
+    };
+    format!("CONTROL ({gives_up}; {verdict}): {title}")
+}
+
+/// When one of `others` first logged that `node` is down, at or after `from` (since the
+/// run's time zero, the wall-clock `started`): the detection time a run's logs show, read
+/// from `<id>.log` in `dir`. A line counts when it has a timestamp, the word `down` and
+/// `node`'s id as a word of its own (`peer is down ... peer=n1`).
+pub fn seen_down(
+    dir: &Path,
+    started: SystemTime,
+    node: &str,
+    others: &[String],
+    from: Duration,
+) -> Option<Duration> {
+    let zero = started.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
+    let names_it = |line: &str| {
+        let words: Vec<&str> = line
+            .split(|c: char| !c.is_ascii_alphanumeric() && c != '-' && c != '_')
+            .collect();
+        words.contains(&"down") && words.contains(&node)
+    };
+    others
+        .iter()
+        .filter(|id| id.as_str() != node)
+        .filter_map(|id| std::fs::read_to_string(dir.join(format!("{id}.log"))).ok())
+        .flat_map(|text| {
+            text.lines()
+                .filter(|line| names_it(line))
+                .filter_map(|line| timestamp(line).map(|t| t - zero))
+                .filter(|t| *t >= from.as_secs_f64())
+                .collect::<Vec<f64>>()
+        })
+        .reduce(f64::min)
+        .map(|t| Duration::from_secs_f64(t) - from)
+}
+
 /// Each line with the time it belongs to: its own timestamp, or the last one before it.
 fn stamped(text: &str) -> Vec<(Option<f64>, String)> {
     let mut last = None;
@@ -113,6 +170,70 @@ mod tests {
         );
         assert_eq!(timestamp("thread 'main' panicked at src/main.rs:3"), None);
         assert_eq!(timestamp("2026-13-01T00:00:00Z"), None);
+    }
+
+    #[test]
+    fn a_control_is_listed_as_the_control_and_its_losses_are_on_purpose() {
+        let lost = CheckResult::new("no lost acknowledged adds", 3.0, Bound::AtMost, 0.0)
+            .detail("3 of 90 acknowledged adds lost".into());
+        let fine = CheckResult::new("availability per 1 s", 0.6, Bound::AtLeast, 0.3);
+        let mut results = vec![lost, fine];
+        let title = as_control(
+            &mut results,
+            "failover-one-copy: the primary killed",
+            "W = 1",
+        );
+        assert_eq!(
+            title,
+            "CONTROL (W = 1; it fails no lost acknowledged adds on purpose): failover-one-copy: the primary killed"
+        );
+        assert_eq!(
+            results[0].detail,
+            "lost on purpose, by the control (W = 1): 3 of 90 acknowledged adds lost"
+        );
+        assert_eq!(results[1].detail, "", "a check it passes is left alone");
+        let mut none = vec![CheckResult::new(
+            "no lost acknowledged adds",
+            0.0,
+            Bound::AtMost,
+            0.0,
+        )];
+        assert!(as_control(&mut none, "t", "W = 1").contains("cannot tell it from the real thing"));
+    }
+
+    #[test]
+    fn a_peer_logging_the_node_down_is_when_it_was_detected() {
+        let dir = std::env::temp_dir().join(format!("lab-seen-down-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let n2 = "\
+1970-01-01T00:00:03Z  WARN monitor: peer is down: silent peer=n1
+1970-01-01T00:00:10.250Z  INFO monitor: peer is up peer=n1
+1970-01-01T00:00:10.500Z  WARN monitor: peer is down: silent peer=n13
+1970-01-01T00:00:10.750Z  WARN node: the failure detector says n1 is down: promoting myself
+";
+        std::fs::write(dir.join("n2.log"), n2).unwrap();
+        std::fs::write(
+            dir.join("n3.log"),
+            "1970-01-01T00:00:10.900Z  WARN peer is down peer=n1\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.join("n1.log"),
+            "1970-01-01T00:00:10.100Z  n1 is down, says n1\n",
+        )
+        .unwrap();
+        let others = ["n1".to_string(), "n2".to_string(), "n3".to_string()];
+        let seen = seen_down(&dir, UNIX_EPOCH, "n1", &others, Duration::from_secs(10));
+        assert_eq!(
+            seen,
+            Some(Duration::from_millis(750)),
+            "not before the fault, not n13, not the node itself"
+        );
+        assert_eq!(
+            seen_down(&dir, UNIX_EPOCH, "n1", &others, Duration::from_secs(11)),
+            None
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -21,6 +21,11 @@ struct File {
     /// What a demo says before it starts: what is about to happen and why.
     #[serde(default)]
     intro: String,
+    /// Marks a negative control: what it gives up, on purpose (see [`Scenario::control`]).
+    control: Option<String>,
+    /// Controls to run after this scenario in a demo, as files beside this one.
+    #[serde(default)]
+    controls: Vec<String>,
     duration: Spanned<String>,
     recover: Option<Spanned<String>>,
     #[serde(default = "default_seed")]
@@ -389,6 +394,12 @@ impl Scenario {
             name: file.name,
             description: file.description,
             intro: file.intro,
+            control: file.control.filter(|c| !c.trim().is_empty()),
+            controls: file
+                .controls
+                .iter()
+                .map(|c| path.parent().unwrap_or(Path::new(".")).join(c))
+                .collect(),
             path: path.to_path_buf(),
             seed: file.seed,
             duration,

@@ -24,6 +24,8 @@
 //! ```toml
 //! name = "kill-restart"
 //! description = "A node killed under load and restarted: no acknowledged add may be lost."
+//! # control = "acknowledges before writing"   # a negative control: its checks must fail
+//! # controls = ["kill-restart-naive.toml"]      # controls a demo runs right after this one
 //! duration = "10s"          # the load phase; faults must fall inside it
 //! recover = "2s"            # after healing, before the final reads
 //! seed = 7
@@ -110,6 +112,15 @@ pub struct Scenario {
     pub description: String,
     /// A demo's opening narration (empty for a plain scenario).
     pub intro: String,
+    /// `Some(what it gives up)` for a negative control: the naive version run to show what
+    /// the real one prevents (`W = 1: each add acknowledged on the primary's copy alone`).
+    /// Its checks are expected to fail: the run passes when one does, and its verdict lists
+    /// it as the control and its failures as losses on purpose
+    /// ([`crate::report::explain::as_control`]).
+    pub control: Option<String>,
+    /// The negative controls a demo of this scenario runs right after it (files beside this
+    /// one, each with `control` set): the same story without the idea, losing what it loses.
+    pub controls: Vec<PathBuf>,
     pub path: PathBuf,
     pub seed: u64,
     /// The load phase. Every fault happens inside it.

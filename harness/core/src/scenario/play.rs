@@ -51,6 +51,9 @@ pub struct RunOutcome {
     /// Why the run proves nothing although its checks passed (no fault touched an
     /// operation); `None` for a conclusive run. `passed` is false when this is set.
     pub inconclusive: Option<String>,
+    /// The wall-clock time of the run's time zero: where the node logs in `dir` (stamped in
+    /// wall-clock time) meet the history's and the faults' times.
+    pub started: SystemTime,
 }
 
 /// Plays `scenario` on a local cluster and writes its report.
@@ -276,7 +279,10 @@ pub fn run_on(
     deployment.collect_logs(&options.out);
     report::explain::attach_logs(&mut results, &options.out, wall_start, &faults);
     let inconclusive = coverage::untouched(&faults, &history.operations());
-    let title = format!("{}: {}", scenario.name, scenario.description);
+    let mut title = format!("{}: {}", scenario.name, scenario.description);
+    if let Some(gives_up) = &scenario.control {
+        title = report::explain::as_control(&mut results, &title, gives_up);
+    }
     let run = report::Run {
         title: &title,
         seed: Some(seed),
@@ -288,7 +294,11 @@ pub fn run_on(
     };
     let table =
         report::write(&options.out, &run).map_err(|e| broke("cannot write the report", &e))?;
-    let passed = inconclusive.is_none() && results.iter().all(|r| r.passed);
+    // A control passes when it loses what it gives up: a check of it fails.
+    let passed = match scenario.control {
+        Some(_) => results.iter().any(|r| !r.passed),
+        None => inconclusive.is_none() && results.iter().all(|r| r.passed),
+    };
     Ok(RunOutcome {
         passed,
         seed,
@@ -298,6 +308,7 @@ pub fn run_on(
         load: load_report.summary(),
         faults,
         inconclusive,
+        started: wall_start,
     })
 }
 
