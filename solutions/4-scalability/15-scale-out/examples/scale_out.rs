@@ -208,6 +208,7 @@ fn run(args: &Args) -> Result<bool, String> {
         .collect();
     let ratio = per_size[NODES - 1] / per_size[0];
 
+    println!("\n  reading every cart back through n1, then checking ...");
     let finals = runtime.block_on(final_reads(&cluster, "n1", traffic.carts));
     let ops = traffic.history.operations();
     let failed = ops

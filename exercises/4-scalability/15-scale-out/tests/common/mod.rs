@@ -188,19 +188,27 @@ fn finish(call: harness::history::Invocation, e: &CartError) -> Outcome {
     }
 }
 
-/// Every cart of `traffic`, read through `via` (which asks each cart's owner).
+/// Every cart of `traffic` (`cart-0` ..), read through `via` (which asks each cart's
+/// owner), 16 at a time: each read costs its owner a service time too.
 pub async fn final_reads(cluster: &Cluster, via: &str, carts: usize) -> harness::check::FinalReads {
     let client = cluster.carts(via);
     let mut finals = harness::check::FinalReads::new();
-    for i in 0..carts {
-        let cart = format!("cart-{i}");
-        let answer = cluster
-            .expect_answer(
-                client.get(&cart).await,
-                &format!("the final read of {cart} via {via}"),
-            )
-            .await;
-        finals.insert(cart, answer.cart.items);
+    let names: Vec<String> = (0..carts).map(|i| format!("cart-{i}")).collect();
+    for chunk in names.chunks(16) {
+        let mut reads = tokio::task::JoinSet::new();
+        for cart in chunk {
+            let (client, cart) = (client.clone(), cart.clone());
+            reads.spawn(async move {
+                let answer = client.get(&cart).await;
+                (cart, answer)
+            });
+        }
+        while let Some(read) = reads.join_next().await {
+            let (cart, answer) = read.expect("a final read's task");
+            let what = format!("the final read of {cart} via {via}");
+            let answer = cluster.expect_answer(answer, &what).await;
+            finals.insert(cart, answer.cart.items);
+        }
     }
     finals
 }
