@@ -4,7 +4,7 @@
 //!
 //! Every node serves a request at its owner with the kit's service of known capacity (4
 //! workers of 80 ms: 50 a second, on any machine) and refuses at once, with 503, a request
-//! that would wait behind 32 others. So one node serves 50 a second of the 200 offered, two
+//! that would wait behind 8 others. So one node serves 50 a second of the 200 offered, two
 //! serve 100, three 150: horizontal scaling, measured against a number known in advance. The
 //! load goes to every member so far (a load balancer in front), each request to a seeded node
 //! and cart.
@@ -24,7 +24,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use clap::Parser;
-use common::{Traffic, final_reads, node_args, ring_view, settled};
+use common::{Traffic, final_reads, node_args, ring_view, served_per_second, settled};
 use harness::Cluster;
 use harness::check::{Checker, NoLostAcks, largest_at_most, smallest_at_least};
 use harness::history::Completion;
@@ -98,7 +98,7 @@ fn run(args: &Args) -> Result<bool, String> {
     let cluster = Cluster::builder(&args.node)
         .nodes(1)
         .standby(NODES - 1)
-        .args(node_args(1, 4, 80, 32))
+        .args(node_args(1, 4, 80, 8))
         .seed(args.seed)
         .start()
         .map_err(|e| format!("the first node did not start: {e}"))?;
@@ -191,19 +191,13 @@ fn run(args: &Args) -> Result<bool, String> {
     let report = report.map_err(|e| format!("the load could not run: {e}"))?;
     let joins = joins.map_err(|_| "the joining thread panicked".to_string())??;
 
-    // Served a second at each size: the steady seconds of each phase (its first second is
-    // the join and the queues settling).
+    // Served a second at each size: the requests sent in the steady seconds of each phase
+    // (its first second is the join and the queues settling).
     let per_size: Vec<f64> = (0..NODES)
         .map(|k| {
             let from = PHASE * k as u32 + Duration::from_secs(1);
             let to = PHASE * (k as u32 + 1);
-            let steady: Vec<u64> = report
-                .windows
-                .iter()
-                .filter(|w| w.start >= from && w.start < to)
-                .map(|w| w.ok)
-                .collect();
-            steady.iter().sum::<u64>() as f64 / steady.len().max(1) as f64
+            served_per_second(&traffic.history, from, to)
         })
         .collect();
     let ratio = per_size[NODES - 1] / per_size[0];

@@ -212,3 +212,15 @@ pub async fn final_reads(cluster: &Cluster, via: &str, carts: usize) -> harness:
     }
     finals
 }
+
+/// Requests sent from `from` to `to` (since the history's start) that were served, per
+/// second. Counted by when they were sent, not when their answers came: a machine that
+/// stalls for a moment delays answers past a window's end, but does not serve fewer.
+pub fn served_per_second(history: &History, from: Duration, to: Duration) -> f64 {
+    let served = history
+        .operations()
+        .iter()
+        .filter(|op| op.is_ok() && op.invoked >= from && op.invoked < to)
+        .count();
+    served as f64 / (to - from).as_secs_f64()
+}
