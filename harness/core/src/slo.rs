@@ -237,7 +237,7 @@ impl Figure {
     /// How a detail names the figure.
     fn name(self) -> String {
         match self {
-            Figure::Latency { p } if p == 100.0 => "max".to_string(),
+            Figure::Latency { p: 100.0 } => "max".to_string(),
             Figure::Latency { p } => format!("p{p}"),
             Figure::ErrorRate => "error_rate".to_string(),
             Figure::Availability => "availability".to_string(),
@@ -289,34 +289,27 @@ impl Op {
 }
 
 impl Slo {
-    /// Thresholds with the capacity their `... capacity` bounds need. `Err` says why, with
-    /// the index of the threshold at fault (`None`: the capacity itself is wrong).
-    pub fn new(
-        thresholds: Vec<Threshold>,
-        capacity: Option<f64>,
-    ) -> Result<Slo, (Option<usize>, String)> {
+    /// Thresholds with the capacity their `... capacity` bounds need.
+    pub fn new(thresholds: Vec<Threshold>, capacity: Option<f64>) -> Result<Slo, SloError> {
         if let Some(c) = capacity
             && !(c.is_finite() && c > 0.0)
         {
-            return Err((
-                None,
-                format!("capacity = {c}: requests per second, more than 0"),
-            ));
+            return Err(SloError::BadCapacity(c));
         }
         if capacity.is_none()
             && let Some(i) = thresholds.iter().position(Threshold::needs_capacity)
         {
-            return Err((
-                Some(i),
-                format!(
-                    "threshold \"{}\" is a share of the capacity, and no capacity is declared",
-                    thresholds[i]
-                ),
-            ));
+            return Err(SloError::NoCapacity {
+                index: i,
+                threshold: thresholds[i].to_string(),
+            });
         }
         for (i, t) in thresholds.iter().enumerate() {
             if thresholds[..i].contains(t) {
-                return Err((Some(i), format!("threshold \"{t}\" is listed twice")));
+                return Err(SloError::Twice {
+                    index: i,
+                    threshold: t.to_string(),
+                });
             }
         }
         Ok(Slo {
@@ -343,12 +336,12 @@ impl Slo {
             .iter()
             .map(|t| Threshold::parse(t).map_err(|why| format!("bad --threshold: {why}")))
             .collect::<Result<Vec<_>, _>>()?;
-        Slo::new(parsed, capacity).map_err(|(i, why)| match i {
-            Some(i) if why.contains("no capacity") => format!(
-                "bad --threshold {:?}: a share of the capacity needs --capacity <requests per second>",
-                thresholds[i]
+        Slo::new(parsed, capacity).map_err(|e| match e {
+            SloError::NoCapacity { threshold, .. } => format!(
+                "bad --threshold {threshold:?}: a share of the capacity needs --capacity \
+                 <requests per second>"
             ),
-            _ => format!("bad --threshold: {why}"),
+            other => format!("bad --threshold: {other}"),
         })
     }
 
@@ -362,6 +355,44 @@ impl Slo {
 
     pub fn is_empty(&self) -> bool {
         self.thresholds.is_empty()
+    }
+}
+
+/// Why a set of thresholds cannot be used.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SloError {
+    /// A capacity that is not a positive rate.
+    BadCapacity(f64),
+    /// The threshold at `index` is a share of a capacity nobody declared.
+    NoCapacity { index: usize, threshold: String },
+    /// The threshold at `index` repeats an earlier one.
+    Twice { index: usize, threshold: String },
+}
+
+impl SloError {
+    /// The threshold at fault, if it is one (not the capacity).
+    pub fn index(&self) -> Option<usize> {
+        match self {
+            SloError::BadCapacity(_) => None,
+            SloError::NoCapacity { index, .. } | SloError::Twice { index, .. } => Some(*index),
+        }
+    }
+}
+
+impl fmt::Display for SloError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SloError::BadCapacity(c) => {
+                write!(f, "capacity = {c}: requests per second, more than 0")
+            }
+            SloError::NoCapacity { threshold, .. } => write!(
+                f,
+                "threshold \"{threshold}\" is a share of the capacity, and no capacity is declared"
+            ),
+            SloError::Twice { threshold, .. } => {
+                write!(f, "threshold \"{threshold}\" is listed twice")
+            }
+        }
     }
 }
 
@@ -612,17 +643,16 @@ mod tests {
     #[test]
     fn a_set_needs_its_capacity_and_no_twins() {
         let t = |s: &str| Threshold::parse(s).unwrap();
-        let (i, why) =
-            Slo::new(vec![t("p99 < 1s"), t("goodput > 0.9 capacity")], None).unwrap_err();
-        assert_eq!(i, Some(1));
-        assert!(why.contains("no capacity is declared"), "{why}");
+        let e = Slo::new(vec![t("p99 < 1s"), t("goodput > 0.9 capacity")], None).unwrap_err();
+        assert_eq!(e.index(), Some(1));
+        assert!(e.to_string().contains("no capacity is declared"), "{e}");
         assert!(Slo::new(vec![t("goodput > 0.9 capacity")], Some(200.0)).is_ok());
-        let (i, why) = Slo::new(vec![], Some(0.0)).unwrap_err();
-        assert_eq!(i, None);
-        assert!(why.contains("more than 0"), "{why}");
-        let (i, why) = Slo::new(vec![t("p99<1s"), t("p99 < 1s")], None).unwrap_err();
-        assert_eq!(i, Some(1));
-        assert!(why.contains("listed twice"), "{why}");
+        let e = Slo::new(vec![], Some(0.0)).unwrap_err();
+        assert_eq!(e.index(), None);
+        assert!(e.to_string().contains("more than 0"), "{e}");
+        let e = Slo::new(vec![t("p99<1s"), t("p99 < 1s")], None).unwrap_err();
+        assert_eq!(e.index(), Some(1));
+        assert!(e.to_string().contains("listed twice"), "{e}");
     }
 
     #[test]

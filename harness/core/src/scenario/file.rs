@@ -10,7 +10,7 @@ use toml::Spanned;
 
 use super::{CheckSpec, ClusterSpec, NodeRef, Scenario, ScenarioError, Scheduled, Workload};
 use crate::fault::{self, Entry};
-use crate::slo::{Slo, Threshold};
+use crate::slo::{Slo, SloError, Threshold};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -373,17 +373,17 @@ impl Scenario {
                     );
                 }
                 let capacity = slo.capacity.as_ref().map(|c| *c.get_ref());
-                Slo::new(thresholds, capacity).map_err(|(i, why)| {
-                    let span = match i {
+                Slo::new(thresholds, capacity).map_err(|e| {
+                    let span = match e.index() {
                         Some(i) => slo.thresholds[i].span(),
                         None => slo.capacity.as_ref().map_or(0..0, Spanned::span),
                     };
-                    let why = match i {
-                        Some(_) if why.contains("no capacity") => {
-                            format!("[slo] thresholds: {why}; add capacity = <per second> to [slo]")
+                    let why = match e {
+                        SloError::BadCapacity(_) => format!("[slo] {e}"),
+                        SloError::NoCapacity { .. } => {
+                            format!("[slo] thresholds: {e}; add capacity = <per second> to [slo]")
                         }
-                        Some(_) => format!("[slo] thresholds: {why}"),
-                        None => format!("[slo] {why}"),
+                        SloError::Twice { .. } => format!("[slo] thresholds: {e}"),
                     };
                     at(span, why)
                 })?
