@@ -279,6 +279,17 @@ fn run(args: &Args) -> Result<bool, String> {
             nodes: Vec::new(),
         })
         .collect();
+    if report.max_lag > Duration::from_millis(200) && !checks.iter().all(|c| c.passed) {
+        say(
+            &mut timeline,
+            format!(
+                "  the load generator fell {:.1} s behind its schedule: this machine was too busy \
+                 to send on time, and a stalled second of sending is one the ring could not \
+                 serve; run it again on a quieter machine",
+                report.max_lag.as_secs_f64()
+            ),
+        );
+    }
     let title = format!("scale-out: 1 -> {NODES} nodes at {RATE:.0} requests a second");
     let run = report::Run {
         title: &title,

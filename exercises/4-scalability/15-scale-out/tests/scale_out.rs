@@ -140,13 +140,14 @@ fn a_node_joins_a_loaded_ring_without_a_failed_request_a_lost_add_or_a_stale_rea
 #[test]
 fn three_nodes_serve_three_times_what_one_does_at_a_fixed_cost_per_request() {
     println!("seed {SEED}");
-    // 4 workers of 80 ms: 50 requests a second per node, on any machine. The load is 4
+    // 4 workers of 160 ms: 25 requests a second per node, on any machine. The load is 4
     // times that: one node refuses most of it, three serve three times as much. Served is
     // counted over the requests sent after the first second (the queues full by then).
-    const CAPACITY: f64 = 50.0;
+    const CAPACITY: f64 = 25.0;
     const RATE: f64 = 4.0 * CAPACITY;
     const RUN: Duration = Duration::from_secs(3);
-    let cluster = start(1, 2, node_args(1, 4, 80, 8));
+    const MAX_LAG: Duration = Duration::from_millis(200);
+    let cluster = start(1, 2, node_args(1, 4, 160, 8));
     let mut served = Vec::new();
     block_on(async {
         for members in 1..=3 {
@@ -157,12 +158,25 @@ fn three_nodes_serve_three_times_what_one_does_at_a_fixed_cost_per_request() {
                     .unwrap_or_else(|e| panic!("{id} did not join: {e}"));
                 settled(&cluster, members, Duration::from_secs(10)).await;
             }
-            let mut traffic =
-                Traffic::to(&cluster, &cluster.members(), Duration::from_secs(5), SEED);
-            traffic.carts = 1000;
-            traffic.read_share = 0.0;
-            traffic.prefix = format!("p{members}-");
-            let report = traffic.run(RATE, RUN).await;
+            // A run in which the load generator itself fell behind (a machine too busy to
+            // send on time) measured the machine, not the ring: it is run again, up to 3 times.
+            let mut attempt = 0;
+            let (traffic, report) = loop {
+                attempt += 1;
+                let mut traffic =
+                    Traffic::to(&cluster, &cluster.members(), Duration::from_secs(10), SEED);
+                traffic.carts = 1000;
+                traffic.read_share = 0.0;
+                traffic.prefix = format!("p{members}-{attempt}-");
+                let report = traffic.run(RATE, RUN).await;
+                if report.max_lag <= MAX_LAG || attempt == 3 {
+                    break (traffic, report);
+                }
+                println!(
+                    "{members} node(s): the load generator fell {:?} behind; once more",
+                    report.max_lag
+                );
+            };
             let s = report.summary();
             let per_second = served_per_second(&traffic.history, Duration::from_secs(1), RUN);
             println!(

@@ -26,6 +26,9 @@ pub fn node_args(first: usize, workers: usize, service_ms: u64, max_queue: u64) 
         service_ms.to_string(),
         "--max-queue".into(),
         max_queue.to_string(),
+        // Far above any wait a healthy node makes: a busy machine is slow, not down.
+        "--forward-timeout-ms".into(),
+        "8000".into(),
     ]
     .into()
 }
