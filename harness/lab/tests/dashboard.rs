@@ -5,6 +5,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -99,8 +100,20 @@ fn http(
     headers: &[(&str, &str)],
     body: &str,
 ) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("the dashboard listens");
-    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    http_within(PATIENCE, port, method, path, headers, body)
+}
+
+/// [`http`], waiting up to `patience` for the answer.
+fn http_within(
+    patience: Duration,
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).expect("the server listens");
+    stream.set_read_timeout(Some(patience)).unwrap();
     let mut request = format!("{method} {path} HTTP/1.1\r\nConnection: close\r\n");
     if !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("host")) {
         request += &format!("Host: 127.0.0.1:{port}\r\n");
@@ -140,7 +153,16 @@ fn http(
         }
     }
     let answer = String::from_utf8_lossy(&answer).into_owned();
-    let status = answer[9..12].parse().expect("a status line");
+    let status = answer
+        .get(9..12)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "{method} {path} on port {port}: no HTTP answer within {} s (got {answer:?}); \
+                 a machine too busy to answer in time?",
+                patience.as_secs()
+            )
+        });
     let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((&answer, ""));
     let body = if head
         .to_ascii_lowercase()
@@ -435,11 +457,31 @@ fn stop_writes_the_report_and_the_recording() {
     assert_eq!(scenario.faults.len(), 2);
 }
 
+/// How long a new browser may take to start: Chromium on a loaded 2-core machine is slow.
+const BROWSER_PATIENCE: Duration = Duration::from_secs(90);
+
+/// chromedriver in a process group of its own, with the Chromium it starts: dropped (also
+/// on a panic), the whole group is killed, so no browser outlives the test.
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.0.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A WebDriver session on headless Chromium, by hand (the protocol is JSON over HTTP).
 struct Browser {
-    driver: Child,
     port: u16,
     session: String,
+    // Dropped after `Browser::drop` has deleted the session.
+    _driver: Driver,
 }
 
 impl Drop for Browser {
@@ -451,8 +493,6 @@ impl Drop for Browser {
             &[],
             "",
         );
-        let _ = self.driver.kill();
-        let _ = self.driver.wait();
     }
 }
 
@@ -463,12 +503,15 @@ impl Browser {
             .local_addr()
             .unwrap()
             .port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("chromedriver runs (apt-get install chromium chromium-driver)");
+        let driver = Driver(
+            Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .process_group(0)
+                .spawn()
+                .expect("chromedriver runs (apt-get install chromium chromium-driver)"),
+        );
         let deadline = Instant::now() + PATIENCE;
         while TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "chromedriver never listened");
@@ -477,14 +520,21 @@ impl Browser {
         let capabilities = r#"{"capabilities": {"alwaysMatch": {"browserName": "chrome",
             "goog:chromeOptions": {"args": ["--headless", "--no-sandbox", "--disable-gpu",
             "--window-size=1280,1600"]}}}}"#;
-        let (status, body) = http(port, "POST", "/session", &[], capabilities);
+        let (status, body) = http_within(
+            BROWSER_PATIENCE,
+            port,
+            "POST",
+            "/session",
+            &[],
+            capabilities,
+        );
         assert_eq!(status, 200, "a session: {body}");
         let answer: Value = serde_json::from_str(&body).unwrap();
         let session = answer["value"]["sessionId"].as_str().unwrap().to_string();
         Browser {
-            driver,
             port,
             session,
+            _driver: driver,
         }
     }
 
