@@ -1,6 +1,6 @@
 //! The harness proxy against a bare proxy and against no proxy, in one run: `wrk -t2 -c32`
 //! on `GET /health` of the test node, direct, through a bare tokio `copy_bidirectional` proxy
-//! and through a healthy [`harness::Proxy`] link, alternating, in rounds. Prints each round's
+//! and through a healthy [`harness::Proxy`] link, alternating (mirrored within each round), in rounds. Prints each round's
 //! figures and the two ratios the harness is held to: its throughput over the bare proxy's
 //! (at least 1.0) and the latency it adds to the p50 over what the bare proxy adds (at most
 //! 1.2).
@@ -59,7 +59,7 @@ fn main() {
     wrk(proxied, 1);
 
     println!(
-        "wrk -t2 -c32 -d{seconds}s GET /health, {rounds} rounds; load average before: {}",
+        "wrk -t2 -c32 GET /health, {rounds} rounds of {seconds} s per target (two turns each); load average before: {}",
         load_average()
     );
     println!(
@@ -76,18 +76,15 @@ fn main() {
     );
     let mut worst = (f64::INFINITY, 0.0f64);
     for round in 1..=rounds {
-        // Alternate which proxy goes first, so a slow patch of the machine hurts both alike.
-        let (d, b, p) = if round % 2 == 1 {
-            let d = wrk(direct, seconds);
-            let b = wrk(bare, seconds);
-            let p = wrk(proxied, seconds);
-            (d, b, p)
-        } else {
-            let p = wrk(proxied, seconds);
-            let b = wrk(bare, seconds);
-            let d = wrk(direct, seconds);
-            (d, b, p)
-        };
+        // Each target twice, in mirrored order (direct, bare, proxy, proxy, bare, direct), for
+        // half the time each: a machine that slows or speeds up during a round hurts all three
+        // alike, and the round's figure is each target's mean of its two turns.
+        let half = (seconds / 2).max(1);
+        let mut turns = [Vec::new(), Vec::new(), Vec::new()];
+        for target in [0, 1, 2, 2, 1, 0] {
+            turns[target].push(wrk([direct, bare, proxied][target], half));
+        }
+        let [d, b, p] = turns.map(|t| mean(&t));
         let throughput = p.rps / b.rps;
         // What each proxy adds to the direct p50; a bare proxy that adds nothing measurable
         // counts as adding 1 µs, so the ratio stays finite.
@@ -117,6 +114,15 @@ fn main() {
         worst.1,
         if held { "held" } else { "NOT held" }
     );
+}
+
+fn mean(turns: &[Figures]) -> Figures {
+    let n = turns.len() as f64;
+    Figures {
+        rps: turns.iter().map(|f| f.rps).sum::<f64>() / n,
+        p50_us: turns.iter().map(|f| f.p50_us).sum::<f64>() / n,
+        p99_us: turns.iter().map(|f| f.p99_us).sum::<f64>() / n,
+    }
 }
 
 /// A bare proxy: accept, connect, `copy_bidirectional`. Nothing else.

@@ -28,7 +28,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::history::{Action, Completion, History, Operation};
+use crate::history::{Action, Completion, History, OpView, Operation, Phase};
 
 /// What a scenario read from every cart at the end of a run, after healing: cart key to items.
 pub type FinalReads = BTreeMap<String, Vec<String>>;
@@ -242,7 +242,7 @@ impl Checker for NoLostAcks {
     }
 
     fn check(&self, history: &History, finals: &FinalReads) -> CheckResult {
-        let ops = history.operations();
+        history.with_views(|ops| {
         let mut acked = 0;
         let mut lost: Vec<(&str, &str, &str)> = Vec::new();
         let mut offenders = Vec::new();
@@ -255,15 +255,15 @@ impl Checker for NoLostAcks {
             .iter()
             .map(|(key, items)| (key.as_str(), items.iter().map(String::as_str).collect()))
             .collect();
-        for op in &ops {
-            let Action::Add { key, item } = &op.action else {
+        for op in ops {
+            let Action::Add { key, item } = op.action() else {
                 continue;
             };
             let stored = stored_sets
                 .get(key.as_str())
                 .is_some_and(|items| items.contains(item.as_str()));
-            match &op.end {
-                Some(end) if matches!(end.outcome, Completion::Ok(_)) => {
+            match op.phase() {
+                Some(Phase::Ok) => {
                     acked += 1;
                     if !stored {
                         lost.push((key, item, op.server()));
@@ -273,11 +273,11 @@ impl Checker for NoLostAcks {
                             } else {
                                 format!("acknowledged, and {key} could not be read at the end")
                             };
-                            offenders.push(Offender::of(op, why));
+                            offenders.push(Offender::of(&op.to_operation(), why));
                         }
                     }
                 }
-                Some(end) if matches!(end.outcome, Completion::Fail(_)) && stored => {
+                Some(Phase::Fail) if stored => {
                     failed_but_stored += 1;
                 }
                 _ => {}
@@ -306,6 +306,7 @@ impl Checker for NoLostAcks {
         .unit("adds")
         .detail(detail)
         .offenders(offenders)
+        })
     }
 }
 
@@ -343,17 +344,18 @@ impl Checker for Duplicates {
             extra += counts.values().map(|&n| n as u64 - 1).sum::<u64>();
         }
         // The adds behind the first doubled items (an item is its add's request id).
-        let ops = if doubled.is_empty() {
+        let offenders: Vec<Offender> = if doubled.is_empty() {
             Vec::new()
         } else {
-            history.operations()
+            history.with_views(|ops| {
+                let offenders = doubled.iter().take(MAX_OFFENDERS).filter_map(|(key, item, n)| {
+                    ops.iter()
+                        .find(|op| matches!(op.action(), Action::Add { key: k, item: i } if k == key && i == item))
+                        .map(|op| Offender::of(&op.to_operation(), format!("stored {n} times in {key}")))
+                });
+                offenders.collect()
+            })
         };
-        let offenders = doubled.iter().take(MAX_OFFENDERS).filter_map(|(key, item, n)| {
-            ops.iter()
-                .find(|op| matches!(&op.action, Action::Add { key: k, item: i } if k == key && i == item))
-                .map(|op| Offender::of(op, format!("stored {n} times in {key}")))
-        });
-        let offenders: Vec<Offender> = offenders.collect();
         let mut detail = format!("{extra} extra copies in {} carts", finals.len());
         if let Some((key, item, n)) = first {
             detail += &format!("; first: item {item} is {n} times in cart {key}");
@@ -380,56 +382,64 @@ impl Checker for StaleReads {
     }
 
     fn check(&self, history: &History, _: &FinalReads) -> CheckResult {
-        let ops = history.operations();
-        // Acknowledged adds per cart, sorted by acknowledgement time.
-        let mut acks: HashMap<&str, Vec<(Duration, &str)>> = HashMap::new();
-        for op in &ops {
-            if let (Action::Add { key, item }, Some(at)) = (&op.action, op.acked_at()) {
-                acks.entry(key).or_default().push((at, item));
-            }
-        }
-        for list in acks.values_mut() {
-            list.sort();
-        }
-        let mut reads = 0;
-        let mut stale = 0;
-        let mut first = None;
-        let mut offenders = Vec::new();
-        for op in &ops {
-            let (Action::Read { key }, Some(items)) = (&op.action, op.items_read()) else {
-                continue;
-            };
-            reads += 1;
-            let seen: HashSet<&str> = items.iter().map(String::as_str).collect();
-            let before = acks.get(key.as_str()).map_or(&[][..], |list| {
-                let n = list.partition_point(|(at, _)| *at < op.invoked);
-                &list[..n]
-            });
-            if let Some((acked, missing)) = before.iter().find(|(_, item)| !seen.contains(item)) {
-                stale += 1;
-                first.get_or_insert((op, *missing));
-                if offenders.len() < MAX_OFFENDERS {
-                    let why = format!(
-                        "missed {missing}, acknowledged at {:.3} s, before this read",
-                        acked.as_secs_f64()
-                    );
-                    offenders.push(Offender::of(op, why));
+        history.with_views(|ops| {
+            // Acknowledged adds per cart, sorted by acknowledgement time.
+            let mut acks: HashMap<&str, Vec<(Duration, &str)>> = HashMap::new();
+            for op in ops {
+                if let (Action::Add { key, item }, Some(at)) = (op.action(), op.acked_at()) {
+                    acks.entry(key).or_default().push((at, item));
                 }
             }
-        }
-        let mut detail = format!("{stale} of {reads} reads missed an acknowledged add");
-        if let Some((op, missing)) = first {
-            detail += &format!(
-                "; first: read of cart {} from {} at {:.3} s missed item {missing}",
-                op.action.key().unwrap_or_default(),
-                op.node,
-                op.invoked.as_secs_f64()
-            );
-        }
-        CheckResult::new(self.name(), stale as f64, Bound::AtMost, self.max as f64)
-            .unit("reads")
-            .detail(detail)
-            .offenders(offenders)
+            for list in acks.values_mut() {
+                list.sort();
+            }
+            let mut reads = 0;
+            let mut stale = 0;
+            let mut first = None;
+            let mut offenders = Vec::new();
+            for op in ops {
+                let (Action::Read { key }, Some(items)) = (op.action(), op.items_read()) else {
+                    continue;
+                };
+                reads += 1;
+                let before = acks.get(key.as_str()).map_or(&[][..], |list| {
+                    let n = list.partition_point(|(at, _)| *at < op.invoked());
+                    &list[..n]
+                });
+                // A short read is scanned; only a long one is worth a set (one allocation per
+                // read of millions was most of this check's time).
+                let seen: Option<HashSet<&str>> = (items.len() > 16 && !before.is_empty())
+                    .then(|| items.iter().map(String::as_str).collect());
+                let read_it = |item: &str| match &seen {
+                    Some(seen) => seen.contains(item),
+                    None => items.iter().any(|i| i == item),
+                };
+                if let Some((acked, missing)) = before.iter().find(|(_, item)| !read_it(item)) {
+                    stale += 1;
+                    first.get_or_insert((op, *missing));
+                    if offenders.len() < MAX_OFFENDERS {
+                        let why = format!(
+                            "missed {missing}, acknowledged at {:.3} s, before this read",
+                            acked.as_secs_f64()
+                        );
+                        offenders.push(Offender::of(&op.to_operation(), why));
+                    }
+                }
+            }
+            let mut detail = format!("{stale} of {reads} reads missed an acknowledged add");
+            if let Some((op, missing)) = first {
+                detail += &format!(
+                    "; first: read of cart {} from {} at {:.3} s missed item {missing}",
+                    op.action().key().unwrap_or_default(),
+                    op.invoke.node,
+                    op.invoked().as_secs_f64()
+                );
+            }
+            CheckResult::new(self.name(), stale as f64, Bound::AtMost, self.max as f64)
+                .unit("reads")
+                .detail(detail)
+                .offenders(offenders)
+        })
     }
 }
 
@@ -454,37 +464,38 @@ impl Checker for Availability {
     }
 
     fn check(&self, history: &History, _: &FinalReads) -> CheckResult {
-        let ops = history.operations();
-        let windows = by_window(&ops, self.window, &self.exclude);
-        let worst = windows
-            .iter()
-            .map(|(&w, ops)| {
-                let ok = ops.iter().filter(|op| op.is_ok()).count();
-                (ok as f64 / ops.len() as f64, w, ok, ops.len())
-            })
-            .min_by(|a, b| a.0.total_cmp(&b.0));
-        let name = self.name();
-        let Some((share, w, ok, n)) = worst else {
-            return no_operations(name, self.min, Bound::AtLeast, "");
-        };
-        let offenders = windows[&w].iter().filter(|op| !op.is_ok()).map(|op| {
-            Offender::of(
-                op,
-                format!("did not succeed in window {}", window_label(w, self.window)),
-            )
-        });
-        let offenders: Vec<Offender> = offenders.take(MAX_OFFENDERS).collect();
-        let detail = format!(
-            "worst window {}: {ok} of {n} operations succeeded ({} windows{})",
-            window_label(w, self.window),
-            windows.len(),
-            excluded_note(&self.exclude)
-        );
-        let passed = share >= self.min;
-        CheckResult::new(name, share, Bound::AtLeast, self.min)
-            .unit("")
-            .detail(detail)
-            .offenders(if passed { Vec::new() } else { offenders })
+        history.with_views(|ops| {
+            let windows = by_window(ops, self.window, &self.exclude);
+            let worst = windows
+                .iter()
+                .map(|(&w, ops)| {
+                    let ok = ops.iter().filter(|op| op.is_ok()).count();
+                    (ok as f64 / ops.len() as f64, w, ok, ops.len())
+                })
+                .min_by(|a, b| a.0.total_cmp(&b.0));
+            let name = self.name();
+            let Some((share, w, ok, n)) = worst else {
+                return no_operations(name, self.min, Bound::AtLeast, "");
+            };
+            let offenders = windows[&w].iter().filter(|op| !op.is_ok()).map(|op| {
+                Offender::of(
+                    &op.to_operation(),
+                    format!("did not succeed in window {}", window_label(w, self.window)),
+                )
+            });
+            let offenders: Vec<Offender> = offenders.take(MAX_OFFENDERS).collect();
+            let detail = format!(
+                "worst window {}: {ok} of {n} operations succeeded ({} windows{})",
+                window_label(w, self.window),
+                windows.len(),
+                excluded_note(&self.exclude)
+            );
+            let passed = share >= self.min;
+            CheckResult::new(name, share, Bound::AtLeast, self.min)
+                .unit("")
+                .detail(detail)
+                .offenders(if passed { Vec::new() } else { offenders })
+        })
     }
 }
 
@@ -512,52 +523,54 @@ impl Checker for LatencyPercentiles {
     }
 
     fn check(&self, history: &History, _: &FinalReads) -> CheckResult {
-        let ops = history.operations();
-        let windows = by_window(&ops, self.window, &self.exclude);
-        let worst = windows
-            .iter()
-            .filter_map(|(&w, ops)| {
-                let mut waits: Vec<Duration> = ops.iter().filter_map(|op| op.latency()).collect();
-                (!waits.is_empty()).then(|| {
-                    waits.sort();
-                    (percentile(&waits, self.p), w, waits.len())
+        history.with_views(|ops| {
+            let windows = by_window(ops, self.window, &self.exclude);
+            let worst = windows
+                .iter()
+                .filter_map(|(&w, ops)| {
+                    let mut waits: Vec<Duration> =
+                        ops.iter().filter_map(|op| op.latency()).collect();
+                    (!waits.is_empty()).then(|| {
+                        waits.sort();
+                        (percentile(&waits, self.p), w, waits.len())
+                    })
                 })
-            })
-            .max_by_key(|&(latency, ..)| latency);
-        let name = self.name();
-        let max_ms = millis(self.max);
-        let Some((latency, w, n)) = worst else {
-            return no_operations(name, max_ms, Bound::AtMost, "ms");
-        };
-        let mut slowest: Vec<&&Operation> = windows[&w]
-            .iter()
-            .filter(|op| op.latency().is_some())
-            .collect();
-        slowest.sort_by_key(|op| std::cmp::Reverse(op.latency()));
-        let offenders: Vec<Offender> = slowest
-            .into_iter()
-            .take(MAX_OFFENDERS)
-            .map(|op| {
-                let waited = op.latency().map(millis).unwrap_or_default();
-                Offender::of(
-                    op,
-                    format!("waited {waited:.1} ms, among the slowest of its window"),
-                )
-            })
-            .collect();
-        let detail = format!(
-            "worst window {}: p{} of {n} operations is {:.1} ms ({} windows{})",
-            window_label(w, self.window),
-            self.p,
-            millis(latency),
-            windows.len(),
-            excluded_note(&self.exclude)
-        );
-        let passed = millis(latency) <= max_ms;
-        CheckResult::new(name, millis(latency), Bound::AtMost, max_ms)
-            .unit("ms")
-            .detail(detail)
-            .offenders(if passed { Vec::new() } else { offenders })
+                .max_by_key(|&(latency, ..)| latency);
+            let name = self.name();
+            let max_ms = millis(self.max);
+            let Some((latency, w, n)) = worst else {
+                return no_operations(name, max_ms, Bound::AtMost, "ms");
+            };
+            let mut slowest: Vec<&&OpView> = windows[&w]
+                .iter()
+                .filter(|op| op.latency().is_some())
+                .collect();
+            slowest.sort_by_key(|op| std::cmp::Reverse(op.latency()));
+            let offenders: Vec<Offender> = slowest
+                .into_iter()
+                .take(MAX_OFFENDERS)
+                .map(|op| {
+                    let waited = op.latency().map(millis).unwrap_or_default();
+                    Offender::of(
+                        &op.to_operation(),
+                        format!("waited {waited:.1} ms, among the slowest of its window"),
+                    )
+                })
+                .collect();
+            let detail = format!(
+                "worst window {}: p{} of {n} operations is {:.1} ms ({} windows{})",
+                window_label(w, self.window),
+                self.p,
+                millis(latency),
+                windows.len(),
+                excluded_note(&self.exclude)
+            );
+            let passed = millis(latency) <= max_ms;
+            CheckResult::new(name, millis(latency), Bound::AtMost, max_ms)
+                .unit("ms")
+                .detail(detail)
+                .offenders(if passed { Vec::new() } else { offenders })
+        })
     }
 }
 
@@ -569,18 +582,19 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 
 /// Operations by the window they were sent in, leaving out the excluded ones. Windows nobody
 /// sent in are absent: there is nothing to judge there.
-fn by_window<'a>(
-    ops: &'a [Operation],
+fn by_window<'a, 'h>(
+    ops: &'a [OpView<'h>],
     window: Duration,
     exclude: &[Range<Duration>],
-) -> BTreeMap<u64, Vec<&'a Operation>> {
+) -> BTreeMap<u64, Vec<&'a OpView<'h>>> {
     let width = window.as_micros().max(1);
-    let mut windows: BTreeMap<u64, Vec<&Operation>> = BTreeMap::new();
+    let mut windows: BTreeMap<u64, Vec<&OpView>> = BTreeMap::new();
     for op in ops {
-        if exclude.iter().any(|r| r.contains(&op.invoked)) {
+        let invoked = op.invoked();
+        if exclude.iter().any(|r| r.contains(&invoked)) {
             continue;
         }
-        let w = (op.invoked.as_micros() / width) as u64;
+        let w = (invoked.as_micros() / width) as u64;
         windows.entry(w).or_default().push(op);
     }
     windows

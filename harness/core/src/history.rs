@@ -209,58 +209,16 @@ impl History {
     /// Each operation with its invoke and completion paired, in invoke order. An operation
     /// with no completion yet has `end: None`.
     pub fn operations(&self) -> Vec<Operation> {
+        self.with_views(|views| views.iter().map(OpView::to_operation).collect())
+    }
+
+    /// Calls `f` with every operation as the events it is made of, borrowed from the log, in
+    /// invoke order: what the checkers read, so that judging millions of operations copies
+    /// none of them. The log is locked meanwhile (as long as [`History::operations`] holds
+    /// it to copy the same), so `f` must not record into this history.
+    pub(crate) fn with_views<R>(&self, f: impl FnOnce(&[OpView<'_>]) -> R) -> R {
         let log = self.lock();
-        let mut ops: Vec<Operation> = Vec::with_capacity(log.events.len() / 2 + 1);
-        // Operation ids are dense from 0 in a live history (index them by a plain vector), but
-        // a file may skip some or start high: those go through a map.
-        let mut dense: Vec<usize> = Vec::with_capacity(log.events.len() / 2 + 1);
-        let mut sparse = std::collections::HashMap::new();
-        const NONE: usize = usize::MAX;
-        for event in &log.events {
-            match event.phase {
-                Phase::Invoke => {
-                    let at = ops.len();
-                    match usize::try_from(event.id) {
-                        Ok(id) if id < 2 * log.events.len() + 16 => {
-                            if dense.len() <= id {
-                                dense.resize(id + 1, NONE);
-                            }
-                            dense[id] = at;
-                        }
-                        _ => {
-                            sparse.insert(event.id, at);
-                        }
-                    }
-                    ops.push(Operation {
-                        id: event.id,
-                        node: event.node.clone(),
-                        action: event.action.clone(),
-                        invoked: Duration::from_micros(event.t_us),
-                        end: None,
-                        served_by: None,
-                    });
-                }
-                phase => {
-                    let at = usize::try_from(event.id)
-                        .ok()
-                        .and_then(|id| dense.get(id).copied())
-                        .filter(|&at| at != NONE)
-                        .or_else(|| sparse.get(&event.id).copied());
-                    if let Some(i) = at {
-                        ops[i].served_by = event.served_by.clone();
-                        ops[i].end = Some(End {
-                            at: Duration::from_micros(event.t_us),
-                            outcome: match phase {
-                                Phase::Ok => Completion::Ok(event.items.clone()),
-                                Phase::Fail => Completion::Fail(error_of(event)),
-                                _ => Completion::Unknown(error_of(event)),
-                            },
-                        });
-                    }
-                }
-            }
-        }
-        ops
+        f(&pair(&log.events))
     }
 
     /// Writes one JSON event per line.
@@ -397,6 +355,123 @@ impl Drop for Invocation {
             let action = self.action.clone();
             let outcome = Completion::Unknown("timeout".into());
             self.history.complete(self.id, node, action, outcome);
+        }
+    }
+}
+
+/// Each invoke with its completion (the last one, if a file has several), in invoke order. A
+/// completion with no invoke is left out.
+fn pair(events: &[Event]) -> Vec<OpView<'_>> {
+    let mut views: Vec<OpView<'_>> = Vec::with_capacity(events.len() / 2 + 1);
+    // Operation ids are dense from 0 in a live history (index them by a plain vector), but
+    // a file may skip some or start high: those go through a map.
+    const NONE: usize = usize::MAX;
+    let dense_below = 2 * events.len() + 16;
+    let mut dense: Vec<usize> = Vec::with_capacity(events.len() / 2 + 1);
+    let mut sparse = std::collections::HashMap::new();
+    for event in events {
+        let id = usize::try_from(event.id)
+            .ok()
+            .filter(|&id| id < dense_below);
+        if event.phase == Phase::Invoke {
+            let at = views.len();
+            match id {
+                Some(id) => {
+                    if dense.len() <= id {
+                        dense.resize(id + 1, NONE);
+                    }
+                    dense[id] = at;
+                }
+                None => {
+                    sparse.insert(event.id, at);
+                }
+            }
+            views.push(OpView {
+                invoke: event,
+                end: None,
+            });
+        } else {
+            let at = match id {
+                Some(id) => dense.get(id).copied().filter(|&at| at != NONE),
+                None => sparse.get(&event.id).copied(),
+            };
+            if let Some(at) = at {
+                views[at].end = Some(event);
+            }
+        }
+    }
+    views
+}
+
+/// An operation as its invoke and completion events, borrowed from a history's log (see
+/// [`History::with_views`]); [`OpView::to_operation`] makes the owned [`Operation`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct OpView<'a> {
+    pub(crate) invoke: &'a Event,
+    pub(crate) end: Option<&'a Event>,
+}
+
+impl<'a> OpView<'a> {
+    pub(crate) fn action(&self) -> &'a Action {
+        &self.invoke.action
+    }
+
+    pub(crate) fn invoked(&self) -> Duration {
+        Duration::from_micros(self.invoke.t_us)
+    }
+
+    /// When it ended, however it did.
+    pub(crate) fn ended(&self) -> Option<Duration> {
+        self.end.map(|e| Duration::from_micros(e.t_us))
+    }
+
+    pub(crate) fn phase(&self) -> Option<Phase> {
+        self.end.map(|e| e.phase)
+    }
+
+    pub(crate) fn is_ok(&self) -> bool {
+        self.phase() == Some(Phase::Ok)
+    }
+
+    pub(crate) fn acked_at(&self) -> Option<Duration> {
+        self.end
+            .filter(|e| e.phase == Phase::Ok)
+            .map(|e| Duration::from_micros(e.t_us))
+    }
+
+    pub(crate) fn items_read(&self) -> Option<&'a [String]> {
+        self.end
+            .filter(|e| e.phase == Phase::Ok)
+            .and_then(|e| e.items.as_deref())
+    }
+
+    /// The node that served it: the one it was sent to, unless a redirect took it elsewhere.
+    pub(crate) fn server(&self) -> &'a str {
+        self.end
+            .and_then(|e| e.served_by.as_deref())
+            .unwrap_or(&self.invoke.node)
+    }
+
+    pub(crate) fn latency(&self) -> Option<Duration> {
+        self.ended().map(|at| at.saturating_sub(self.invoked()))
+    }
+
+    pub(crate) fn to_operation(&self) -> Operation {
+        let event = self.invoke;
+        Operation {
+            id: event.id,
+            node: event.node.clone(),
+            action: event.action.clone(),
+            invoked: self.invoked(),
+            served_by: self.end.and_then(|end| end.served_by.clone()),
+            end: self.end.map(|end| End {
+                at: Duration::from_micros(end.t_us),
+                outcome: match end.phase {
+                    Phase::Ok => Completion::Ok(end.items.clone()),
+                    Phase::Fail => Completion::Fail(error_of(end)),
+                    _ => Completion::Unknown(error_of(end)),
+                },
+            }),
         }
     }
 }
