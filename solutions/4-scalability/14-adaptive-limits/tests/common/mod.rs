@@ -184,3 +184,26 @@ pub fn limits_over(samples: &[Sample]) -> String {
         .collect::<Vec<_>>()
         .join(" ")
 }
+
+/// How many times a cluster test runs its load before it believes a stalled machine.
+pub const ATTEMPTS: usize = 3;
+
+/// Why a run measured the machine rather than the node, if it did: the load generator fell
+/// over 100 ms behind its schedule (its late sends then arrive as a burst), or the watcher
+/// went over 400 ms without a look.
+pub fn stalled(reports: &[&LoadReport], samples: &[Sample]) -> Option<String> {
+    let lag = reports.iter().map(|r| r.max_lag).max().unwrap_or_default();
+    let gap = samples
+        .windows(2)
+        .map(|w| w[1].at.saturating_sub(w[0].at))
+        .max()
+        .unwrap_or_default();
+    (lag > Duration::from_millis(100) || gap > Duration::from_millis(400)).then(|| {
+        format!(
+            "the test process stalled (the generator fell {} ms behind, the watcher went {} ms \
+             without a look): a busy machine, not the node",
+            lag.as_millis(),
+            gap.as_millis()
+        )
+    })
+}
