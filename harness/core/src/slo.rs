@@ -1,7 +1,7 @@
 //! SLO thresholds, k6-style: `p99 < 250ms`, `error_rate < 1%`, `availability > 99%`,
 //! `goodput > 0.95 capacity`, `goodput > 180/s`. A run whose figures break one fails.
 //!
-//! One parser for scenario files (`thresholds = [...]`, see [`crate::scenario`]) and
+//! One parser for scenario files (`[slo]`'s `thresholds = [...]`, see [`crate::scenario`]) and
 //! `lab load --threshold`, so a threshold means the same thing in both. Each threshold, held
 //! to a run's [`Figures`], gives a [`CheckResult`]: a broken one is a failed check like any
 //! other, in the verdict, the report and the exit code, and its detail names the figure, the
@@ -17,11 +17,11 @@
 //! | `goodput` | ok answers per second of the load phase | `180/s`, `0.95 capacity` (needs the capacity declared) |
 //! | `goodput(150ms)` | ok answers within 150 ms, per second: answers in time to be of use | the same |
 //!
-//! `op` is one of `<`, `<=`, `>`, `>=`. A bound nothing can meet (`p99 < 0ms`,
-//! `availability > 100%`) is refused as a typo.
+//! `op` is one of `<`, `<=`, `>`, `>=` (or `≤`, `≥`, as verdict tables print them). A bound
+//! nothing can meet (`p99 < 0ms`, `availability > 100%`) is refused as a typo.
 //!
 //! Latencies are read from the load's HDR histograms (three significant digits), which round
-//! a percentile up by at most 0.1%: a threshold is never passed by rounding.
+//! a percentile up by at most 0.1%: an upper bound is never met by rounding.
 
 use std::fmt;
 use std::time::Duration;
@@ -128,10 +128,12 @@ impl Threshold {
     /// ```
     pub fn parse(text: &str) -> Result<Threshold, String> {
         let bad = |why: String| format!("threshold {:?}: {why}", text.trim());
-        let Some((at, op, width)) = find_op(text) else {
+        // The verdict table prints ≤ and ≥: a threshold copied from it means the same.
+        let ascii = text.replace('≤', "<=").replace('≥', ">=");
+        let Some((at, op, width)) = find_op(&ascii) else {
             return Err(bad(format!("no comparison (<, <=, > or >=); {SYNTAX}")));
         };
-        let (left, right) = (text[..at].trim(), text[at + width..].trim());
+        let (left, right) = (ascii[..at].trim(), ascii[at + width..].trim());
         let figure = figure(left).map_err(bad)?;
         if right.is_empty() {
             return Err(bad(format!("nothing after {}; {SYNTAX}", op.symbol())));
@@ -561,6 +563,8 @@ mod tests {
         assert_eq!(t("max < 2s").figure, Figure::Latency { p: 100.0 });
         assert_eq!(t("p100 < 2s").figure, Figure::Latency { p: 100.0 });
         assert_eq!(t("p90 > 1ms").op, Op::Above);
+        assert_eq!(t("p90 ≤ 1ms").to_string(), "p90 <= 1ms");
+        assert_eq!(t("availability ≥ 99%").op, Op::AtLeast);
         let errors = t("error_rate < 1%");
         assert_eq!(
             (errors.figure, errors.limit),
