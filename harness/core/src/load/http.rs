@@ -1,32 +1,35 @@
 //! [`HttpTarget`]: one fixed HTTP/1.1 request, sent again for every shot over kept-alive
-//! connections, on hyper's client directly. What `lab load` drives.
+//! connections: what `lab load` drives.
+//!
+//! The request is fixed, so it is written out once, as the bytes that go on the wire; a shot
+//! writes those bytes on a connection taken from a stack of idle ones and reads the reply
+//! (its head parsed by `httparse`, the parser under hyper; its body skipped by its length or
+//! its chunks). That is the whole client: what wrk does, in Rust.
 //!
 //! Why not reqwest ([`super::HttpCall`] keeps it, for callers that want its conveniences):
 //! per request it clones its URL, runs its redirect and pool layers, and hands the exchange
-//! between its pool's connection task and the caller. Against a hello-world target on two
-//! cores that made `lab load` reach 0.6x oha's throughput; the generator measured itself.
-//! Here a request is a clone of a prepared one (method, path, headers, a shared body) and one
-//! exchange on a connection taken from a stack of idle ones.
+//! between its pool's connection task and the caller; on two cores `lab load` reached 0.6x
+//! oha's throughput with it, the generator measuring itself. Why not hyper's client either: it
+//! builds a `Request` and a `Response` (two header maps) per exchange and hands each request
+//! to its connection through a channel; a profile of the generator on it showed as much time
+//! in those moves as in parsing. A load generator sends one request a million times and needs
+//! none of that generality.
 //!
-//! Why the exchange drives its own connection. hyper's usual pattern spawns each connection
-//! as a task of its own, so every exchange wakes two tasks, the caller and the connection,
-//! often on two threads. Here the future of the exchange polls the connection itself, and a
-//! connection waiting on the idle stack is polled by nobody. So it cannot notice that the
+//! A connection waiting on the idle stack is read by nobody, so it cannot notice that the
 //! server closed it: one idle for longer than [`MAX_IDLE`] is closed instead of reused (a
 //! request sent just as the server hangs up fails as if the server had failed).
+//!
+//! Simplified: no TLS, no `Expect: 100-continue` (informational replies are skipped), no
+//! pipelining (one request at a time per connection, as every closed-loop tool measures).
 
-use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
-use std::task::Poll;
+use std::io;
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Full};
 use hyper::body::Bytes;
-use hyper::client::conn::http1::{self, SendRequest};
-use hyper::header::{HOST, HeaderMap, HeaderValue};
-use hyper::{Method, Request, StatusCode, Uri};
-use hyper_util::rt::TokioIo;
+use hyper::header::{CONTENT_LENGTH, HOST, HeaderMap, TRANSFER_ENCODING};
+use hyper::{Method, Uri};
 use node_kit::sync::Mutex;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use super::{Operation, Outcome, Shot};
@@ -36,6 +39,9 @@ use super::{Operation, Outcome, Shot};
 /// load at one request a second still reuses its one connection.
 pub const MAX_IDLE: Duration = Duration::from_secs(2);
 
+/// The most headers a reply may have; more is a bad reply.
+const MAX_HEADERS: usize = 64;
+
 /// One fixed HTTP/1.1 request to one `http://` address, as an [`Operation`].
 #[derive(Debug)]
 pub struct HttpTarget {
@@ -43,24 +49,25 @@ pub struct HttpTarget {
     /// is rare: connections are kept).
     host: String,
     port: u16,
-    /// The request every shot sends: origin-form URI (`/path?query`), `Host` added.
-    method: Method,
-    path: Uri,
-    headers: HeaderMap,
-    body: Bytes,
+    /// The request, as written on the wire: request line, headers, body.
+    wire: Bytes,
+    /// A reply to `HEAD` has no body, whatever its `content-length` says.
+    head: bool,
     /// Connections free for the next shot, the most recently used on top (so that a light
     /// load keeps reusing a few warm ones and the rest age out).
     idle: Mutex<Vec<Connection>>,
 }
 
 impl HttpTarget {
-    /// `url` must be `http://host[:port]/...`; `headers` are sent as given, plus `Host`.
+    /// `url` must be `http://host[:port]/...`; `headers` are sent as given, plus `host` and
+    /// `content-length` unless they are among them.
     pub fn new(
         method: Method,
         url: &str,
-        mut headers: HeaderMap,
+        headers: HeaderMap,
         body: impl Into<Bytes>,
     ) -> Result<Self, String> {
+        let body: Bytes = body.into();
         let uri: Uri = url.parse().map_err(|e| format!("bad URL {url:?}: {e}"))?;
         if uri.scheme_str() != Some("http") {
             return Err(format!("bad URL {url:?}: only http:// is supported"));
@@ -75,47 +82,43 @@ impl HttpTarget {
             .trim_end_matches(']')
             .to_string();
         let port = authority.port_u16().unwrap_or(80);
+        let path = uri.path_and_query().map_or("/", |p| p.as_str());
+
+        let mut wire = format!("{method} {path} HTTP/1.1\r\n").into_bytes();
         if !headers.contains_key(HOST) {
-            let value = HeaderValue::from_str(authority.as_str())
-                .map_err(|e| format!("bad URL {url:?}: {e}"))?;
-            headers.insert(HOST, value);
+            wire.extend_from_slice(format!("host: {authority}\r\n").as_bytes());
         }
-        let path = uri
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .parse()
-            .map_err(|e| format!("bad URL {url:?}: {e}"))?;
+        for (name, value) in &headers {
+            wire.extend_from_slice(name.as_str().as_bytes());
+            wire.extend_from_slice(b": ");
+            wire.extend_from_slice(value.as_bytes());
+            wire.extend_from_slice(b"\r\n");
+        }
+        let framed =
+            headers.contains_key(CONTENT_LENGTH) || headers.contains_key(TRANSFER_ENCODING);
+        let bodyless = matches!(method, Method::GET | Method::HEAD | Method::DELETE);
+        if !framed && !(body.is_empty() && bodyless) {
+            wire.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
+        }
+        wire.extend_from_slice(b"\r\n");
+        wire.extend_from_slice(&body);
         Ok(HttpTarget {
             host,
             port,
-            method,
-            path,
-            headers,
-            body: body.into(),
+            wire: wire.into(),
+            head: method == Method::HEAD,
             idle: Mutex::new(Vec::new()),
         })
     }
 
-    fn request(&self) -> Request<Full<Bytes>> {
-        let mut request = Request::new(Full::new(self.body.clone()));
-        *request.method_mut() = self.method.clone();
-        *request.uri_mut() = self.path.clone();
-        *request.headers_mut() = self.headers.clone();
-        request
-    }
-
     /// A recently used idle connection, or a new one.
     async fn connection(&self) -> Result<Connection, Outcome> {
-        loop {
-            let Some(idle) = self.idle.lock().pop() else {
-                break;
-            };
-            if idle.idle_since.elapsed() <= MAX_IDLE {
-                return Ok(idle);
-            }
-            // Too old to trust: dropped, closed; and so is every one below it.
-            self.idle.lock().clear();
-            break;
+        let idle = self.idle.lock().pop();
+        match idle {
+            Some(idle) if idle.idle_since.elapsed() <= MAX_IDLE => return Ok(idle),
+            // Too old to trust: closed, and so is every one below it.
+            Some(_) => self.idle.lock().clear(),
+            None => {}
         }
         Connection::open(&self.host, self.port).await
     }
@@ -127,32 +130,58 @@ impl Operation for HttpTarget {
             Ok(connection) => connection,
             Err(outcome) => return outcome,
         };
-        let (outcome, reusable) = connection.exchange(self.request()).await;
-        if reusable {
-            connection.idle_since = Instant::now();
-            self.idle.lock().push(connection);
+        match connection.exchange(&self.wire, self.head).await {
+            Ok(reply) => {
+                if reply.keep_alive {
+                    connection.idle_since = Instant::now();
+                    self.idle.lock().push(connection);
+                }
+                match reply.status {
+                    200..=299 => Outcome::Ok,
+                    status => Outcome::fail(format!("http_{status}")),
+                }
+            }
+            // It broke after the request may have gone out: maybe applied.
+            Err(Broken::Reset) => Outcome::unknown("reset"),
+            Err(Broken::BadReply) => Outcome::unknown("bad_reply"),
         }
-        outcome
     }
 }
 
-type Driver = http1::Connection<TokioIo<TcpStream>, Full<Bytes>>;
-
-/// One kept-alive HTTP/1.1 connection: hyper's two halves, held together.
+/// One kept-alive HTTP/1.1 connection and what it has read and not yet used.
+#[derive(Debug)]
 struct Connection {
-    /// Where requests go in.
-    sender: SendRequest<Full<Bytes>>,
-    /// What reads and writes the socket when polled (by the exchange in progress).
-    driver: Pin<Box<Driver>>,
+    stream: TcpStream,
+    buf: Vec<u8>,
     idle_since: Instant,
 }
 
-impl std::fmt::Debug for Connection {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Connection")
-            .field("idle_since", &self.idle_since)
-            .finish_non_exhaustive()
+/// A complete reply: its status, and whether the connection can carry another request.
+struct Reply {
+    status: u16,
+    keep_alive: bool,
+}
+
+/// An exchange that ended without a complete reply.
+enum Broken {
+    /// The connection failed or closed before the reply ended.
+    Reset,
+    /// What came back is not HTTP/1.x.
+    BadReply,
+}
+
+impl From<io::Error> for Broken {
+    fn from(_: io::Error) -> Self {
+        Broken::Reset
     }
+}
+
+/// How a reply's body ends (RFC 9112, section 6.3).
+enum Framing {
+    Length(usize),
+    Chunked,
+    /// Neither: the body runs until the server closes.
+    UntilClose,
 }
 
 impl Connection {
@@ -163,55 +192,134 @@ impl Connection {
             .map_err(|_| Outcome::fail("connect"))?;
         // Requests are small and each waits for its reply: Nagle would hold every one back.
         let _ = stream.set_nodelay(true);
-        let (sender, driver) = http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|_| Outcome::fail("connect"))?;
         Ok(Connection {
-            sender,
-            driver: Box::pin(driver),
+            stream,
+            buf: Vec::with_capacity(8192),
             idle_since: Instant::now(),
         })
     }
 
-    /// Sends `request` and reads the reply to its end, polling the connection meanwhile.
-    /// Returns how it ended and whether the connection can carry another request.
-    async fn exchange(&mut self, request: Request<Full<Bytes>>) -> (Outcome, bool) {
-        let Connection { sender, driver, .. } = self;
-        let reply = pin!(async {
-            sender.ready().await?;
-            let response = sender.send_request(request).await?;
-            let status = response.status();
-            let mut body = response.into_body();
-            while let Some(frame) = body.frame().await {
-                frame?;
+    /// Reads more into the buffer; 0 at the end of the stream.
+    async fn fill(&mut self) -> io::Result<usize> {
+        if self.buf.capacity() - self.buf.len() < 1024 {
+            self.buf.reserve(8192);
+        }
+        self.stream.read_buf(&mut self.buf).await
+    }
+
+    /// Writes the request and reads the reply to its end.
+    async fn exchange(&mut self, wire: &[u8], head: bool) -> Result<Reply, Broken> {
+        self.buf.clear();
+        self.stream.write_all(wire).await?;
+        let (status, start, framing, mut keep_alive) = loop {
+            if self.fill().await? == 0 {
+                return Err(Broken::Reset);
             }
-            Ok::<StatusCode, hyper::Error>(status)
-        });
-        let mut reply = reply;
-        let mut open = true;
-        let ended = poll_fn(|cx| {
-            if let Poll::Ready(ended) = reply.as_mut().poll(cx) {
-                // One more turn of the connection: a server that said `Connection: close`
-                // has it end now, and it must not go back to the idle stack.
-                open = open && driver.as_mut().poll(cx).is_pending();
-                return Poll::Ready(ended.ok());
+            let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+            let mut response = httparse::Response::new(&mut headers);
+            let len = match response.parse(&self.buf) {
+                Ok(httparse::Status::Complete(len)) => len,
+                Ok(httparse::Status::Partial) => continue,
+                Err(_) => return Err(Broken::BadReply),
+            };
+            let status = response.code.unwrap_or(0);
+            if (100..200).contains(&status) {
+                // Informational (100 Continue): the real reply follows.
+                self.buf.drain(..len);
+                continue;
             }
-            if open && driver.as_mut().poll(cx).is_pending() {
-                return Poll::Pending;
+            let mut framing = Framing::UntilClose;
+            // HTTP/1.1 keeps the connection unless told otherwise; 1.0 closes it.
+            let mut keep_alive = response.version == Some(1);
+            for header in response.headers.iter() {
+                let value = header.value;
+                if header.name.eq_ignore_ascii_case("content-length") {
+                    let length = std::str::from_utf8(value)
+                        .ok()
+                        .and_then(|v| v.trim().parse().ok());
+                    framing = Framing::Length(length.ok_or(Broken::BadReply)?);
+                } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+                    if value.to_ascii_lowercase().ends_with(b"chunked") {
+                        framing = Framing::Chunked;
+                    }
+                } else if header.name.eq_ignore_ascii_case("connection") {
+                    let value = value.to_ascii_lowercase();
+                    if value == b"close" {
+                        keep_alive = false;
+                    } else if value == b"keep-alive" {
+                        keep_alive = true;
+                    }
+                }
             }
-            // The connection ended (closed, reset): the reply ends with it, now or never.
-            open = false;
-            match reply.as_mut().poll(cx) {
-                Poll::Ready(ended) => Poll::Ready(ended.ok()),
-                Poll::Pending => Poll::Ready(None),
+            if head || status == 204 || status == 304 {
+                framing = Framing::Length(0);
             }
-        })
-        .await;
-        match ended {
-            Some(status) if status.is_success() => (Outcome::Ok, open),
-            Some(status) => (Outcome::fail(format!("http_{}", status.as_u16())), open),
-            // It broke after the request may have gone out: maybe applied.
-            None => (Outcome::unknown("reset"), false),
+            break (status, len, framing, keep_alive);
+        };
+        match framing {
+            Framing::Length(length) => {
+                // Count what arrives instead of keeping it: the body is not looked at.
+                let mut have = self.buf.len() - start;
+                while have < length {
+                    self.buf.clear();
+                    match self.fill().await? {
+                        0 => return Err(Broken::Reset),
+                        n => have += n,
+                    }
+                }
+                // More than the reply: not a server to send another request to.
+                keep_alive &= have == length;
+            }
+            Framing::Chunked => self.chunks(start).await?,
+            Framing::UntilClose => {
+                while self.fill().await? > 0 {
+                    self.buf.clear();
+                }
+                keep_alive = false;
+            }
+        }
+        Ok(Reply { status, keep_alive })
+    }
+
+    /// Reads a chunked body, from `at` in the buffer, to its end (the last chunk and the
+    /// trailers).
+    async fn chunks(&mut self, mut at: usize) -> Result<(), Broken> {
+        loop {
+            match httparse::parse_chunk_size(&self.buf[at..]) {
+                Ok(httparse::Status::Complete((len, 0))) => {
+                    at += len;
+                    // Trailers, if any, then an empty line.
+                    loop {
+                        let rest = &self.buf[at..];
+                        if rest.starts_with(b"\r\n") || rest.windows(4).any(|w| w == b"\r\n\r\n") {
+                            return Ok(());
+                        }
+                        if self.fill().await? == 0 {
+                            return Err(Broken::Reset);
+                        }
+                    }
+                }
+                Ok(httparse::Status::Complete((len, size))) => {
+                    let size = usize::try_from(size).map_err(|_| Broken::BadReply)?;
+                    // The chunk's data and its CRLF, then the next chunk's size line.
+                    let mut skip = len + size + 2;
+                    while skip > self.buf.len() - at {
+                        skip -= self.buf.len() - at;
+                        self.buf.clear();
+                        at = 0;
+                        if self.fill().await? == 0 {
+                            return Err(Broken::Reset);
+                        }
+                    }
+                    at += skip;
+                }
+                Ok(httparse::Status::Partial) => {
+                    if self.fill().await? == 0 {
+                        return Err(Broken::Reset);
+                    }
+                }
+                Err(_) => return Err(Broken::BadReply),
+            }
         }
     }
 }
