@@ -209,7 +209,7 @@ impl History {
     /// Each operation with its invoke and completion paired, in invoke order. An operation
     /// with no completion yet has `end: None`.
     pub fn operations(&self) -> Vec<Operation> {
-        self.with_views(|views| views.iter().map(OpView::to_operation).collect())
+        self.with_views(|views| views.iter().map(|view| view.to_operation()).collect())
     }
 
     /// Calls `f` with every operation as the events it is made of, borrowed from the log, in
@@ -456,7 +456,7 @@ impl<'a> OpView<'a> {
         self.ended().map(|at| at.saturating_sub(self.invoked()))
     }
 
-    pub(crate) fn to_operation(&self) -> Operation {
+    pub(crate) fn to_operation(self) -> Operation {
         let event = self.invoke;
         Operation {
             id: event.id,
