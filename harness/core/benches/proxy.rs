@@ -1,6 +1,7 @@
 //! The proxy's per-chunk path: a 64-byte request and its echo through a healthy link (the
 //! fast path), through a link with a fault in force that does nothing (the fault path:
-//! reader, queue, writer), and direct, for scale; and 64 KiB each way, for the bulk case.
+//! reader, queue, writer), through a bare tokio `copy_bidirectional` proxy (the peer issue 13
+//! holds it to), and direct, for scale; and 64 KiB each way, for the bulk case.
 //!
 //! `cargo bench -p harness --bench proxy` (add `-- --quick` for a short run).
 
@@ -26,6 +27,32 @@ fn echo_server() -> SocketAddr {
                 }
             });
         }
+    });
+    addr
+}
+
+/// A bare proxy on a runtime of its own with the harness proxy's two worker threads.
+fn bare_proxy(upstream: SocketAddr) -> SocketAddr {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        runtime.block_on(async move {
+            while let Ok((mut client, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut server = tokio::net::TcpStream::connect(upstream).await.unwrap();
+                    let _ = client.set_nodelay(true);
+                    let _ = server.set_nodelay(true);
+                    let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                });
+            }
+        })
     });
     addr
 }
@@ -60,6 +87,8 @@ fn proxy_chunks(c: &mut Criterion) {
     // A limit no loopback reaches: every chunk takes the fault path, and none is slowed.
     faulty.bandwidth(Some(u64::MAX));
 
+    let bare = bare_proxy(upstream);
+
     let mut group = c.benchmark_group("proxy");
     group
         .sample_size(20)
@@ -71,6 +100,7 @@ fn proxy_chunks(c: &mut Criterion) {
         group.throughput(Throughput::Bytes(2 * size as u64));
         for (path, addr) in [
             ("direct", upstream),
+            ("bare copy proxy", bare),
             ("fast path", healthy.addr()),
             ("fault path", faulty.addr()),
         ] {
