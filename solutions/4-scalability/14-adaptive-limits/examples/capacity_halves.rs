@@ -21,7 +21,6 @@
 //! `--node <binary> --out <dir> [--seed S] [--whose ...]`.
 
 #[path = "../tests/common/mod.rs"]
-#[allow(dead_code)]
 mod common;
 
 use std::path::{Path, PathBuf};
