@@ -56,7 +56,14 @@ pub struct HttpTarget {
     /// Connections free for the next shot, the most recently used on top (so that a light
     /// load keeps reusing a few warm ones and the rest age out).
     idle: Mutex<Vec<Connection>>,
+    /// One permit per connection allowed ([`MAX_CONNECTIONS`]): a shot beyond them waits for
+    /// one, and that wait is in its latency (from its intended send time). Without a bound, a
+    /// hiccup of the machine opened hundreds of connections, each slower than the last.
+    connections: tokio::sync::Semaphore,
 }
+
+/// The most connections a target gets: oha's and wrk's usual 32, twice.
+pub const MAX_CONNECTIONS: usize = 64;
 
 impl HttpTarget {
     /// `url` must be `http://host[:port]/...`; `headers` are sent as given, plus `host` and
@@ -108,6 +115,7 @@ impl HttpTarget {
             wire: wire.into(),
             head: method == Method::HEAD,
             idle: Mutex::new(Vec::new()),
+            connections: tokio::sync::Semaphore::new(MAX_CONNECTIONS),
         })
     }
 
@@ -126,6 +134,9 @@ impl HttpTarget {
 
 impl Operation for HttpTarget {
     async fn call(&self, _: Shot) -> Outcome {
+        let Ok(_permit) = self.connections.acquire().await else {
+            return Outcome::fail("closed");
+        };
         let mut connection = match self.connection().await {
             Ok(connection) => connection,
             Err(outcome) => return outcome,
