@@ -647,9 +647,8 @@ fn a_browser_kills_restarts_records_and_the_recording_replays() {
     browser.until(
         "every node up",
         PATIENCE,
-        &format!(
-            "return ['n1','n2','n3'].every(id => document.querySelector(`[data-node=\"${{id}}\"] .state`)?.textContent === 'up')"
-        ),
+        "return ['n1','n2','n3'].every(id => \
+         document.querySelector(`[data-node=\"${id}\"] .state`)?.textContent === 'up')",
     );
     run.until("traffic answered", |s| {
         s["second"]["ok"].as_u64().unwrap() > 2

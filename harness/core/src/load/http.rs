@@ -103,8 +103,10 @@ impl HttpTarget {
         }
         let framed =
             headers.contains_key(CONTENT_LENGTH) || headers.contains_key(TRANSFER_ENCODING);
-        let bodyless = matches!(method, Method::GET | Method::HEAD | Method::DELETE);
-        if !framed && !(body.is_empty() && bodyless) {
+        // A GET, HEAD or DELETE without a body needs no length; anything else says it.
+        let needs_length =
+            !body.is_empty() || !matches!(method, Method::GET | Method::HEAD | Method::DELETE);
+        if !framed && needs_length {
             wire.extend_from_slice(format!("content-length: {}\r\n", body.len()).as_bytes());
         }
         wire.extend_from_slice(b"\r\n");

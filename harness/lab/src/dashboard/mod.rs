@@ -205,29 +205,26 @@ fn which_node(
             let catalog = Catalog::load(root)?;
             NodeRef::Exercise(catalog.find(arg)?.package().to_string())
         }
-        None => {
-            let flagship = declared
-                .demos
-                .iter()
-                .find_map(|d| match d {
-                    DemoEntry::Scenario {
-                        path,
-                        flagship: true,
-                    } => Some(
-                        Scenario::load(path)
-                            .map(|s| s.cluster.node)
-                            .map_err(|e| e.to_string()),
-                    ),
-                    DemoEntry::Code {
-                        node,
-                        flagship: true,
-                        ..
-                    } => Some(Ok(NodeRef::Exercise(node.clone()))),
-                    _ => None,
-                })
-                .ok_or("no flagship demo is declared: name an exercise")??;
-            flagship
-        }
+        None => declared
+            .demos
+            .iter()
+            .find_map(|d| match d {
+                DemoEntry::Scenario {
+                    path,
+                    flagship: true,
+                } => Some(
+                    Scenario::load(path)
+                        .map(|s| s.cluster.node)
+                        .map_err(|e| e.to_string()),
+                ),
+                DemoEntry::Code {
+                    node,
+                    flagship: true,
+                    ..
+                } => Some(Ok(NodeRef::Exercise(node.clone()))),
+                _ => None,
+            })
+            .ok_or("no flagship demo is declared: name an exercise")??,
     };
     let first = declared
         .scenarios

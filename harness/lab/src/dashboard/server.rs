@@ -210,6 +210,8 @@ struct FaultRequest {
 }
 
 /// The body as JSON of type `T`, or a 400 naming what is wrong with it.
+// The error is the answer itself, returned once per bad request: not worth a box.
+#[allow(clippy::result_large_err)]
 fn body<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, Response> {
     serde_json::from_slice(bytes).map_err(|e| {
         refuse(
