@@ -103,7 +103,7 @@ mod play;
 mod workload;
 
 pub use live::{Live, Observer};
-pub use play::{RunOptions, RunOutcome, refuse_on_containers, run, run_on};
+pub use play::{RunOptions, RunOutcome, refuse_on_containers, run, run_on, spans};
 
 /// A validated scenario.
 #[derive(Debug, Clone)]

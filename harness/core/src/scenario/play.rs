@@ -271,7 +271,10 @@ pub fn run_on(
         None => runtime.block_on(workload::final_reads(&nodes(), scenario.workload.carts)),
     };
 
-    let faults = spans(&fault_log, load_end);
+    let faults: Vec<Span> = spans(&fault_log, load_end)
+        .into_iter()
+        .map(|(span, _)| span)
+        .collect();
     let checks = build_checks(scenario, &faults);
     let mut results = check::run_all(&checks, &history, &finals);
     // The `[slo]` thresholds, held to the load's own figures, are checks like the others.
@@ -312,11 +315,12 @@ pub fn run_on(
     })
 }
 
-/// Turns the fault log into spans for the report and the checks: a kill lasts until that
+/// Turns a fault log into spans for the report and the checks: a kill lasts until that
 /// node's restart, a pause until its resume, a network fault until what undoes it (see
-/// [`Fault::undoes`]); a one-shot fault (reset) is an instant; anything still open ends with
-/// the load phase.
-fn spans(log: &[(Duration, Fault, Hit)], end: Duration) -> Vec<Span> {
+/// [`Fault::undoes`]); a one-shot fault (reset) is an instant; what only ends others opens
+/// nothing; anything still open ends at `end` (and is marked `true`: still open). A scenario
+/// run and the dashboard's live plots both read their faults through this.
+pub fn spans(log: &[(Duration, Fault, Hit)], end: Duration) -> Vec<(Span, bool)> {
     let mut open: Vec<(Duration, &Fault, &Hit)> = Vec::new();
     let mut done = Vec::new();
     let span = |start: Duration, fault: &Fault, hit: &Hit, end: Duration| Span {
@@ -333,19 +337,19 @@ fn spans(log: &[(Duration, Fault, Hit)], end: Duration) -> Vec<Span> {
         done.extend(
             closed
                 .into_iter()
-                .map(|(start, opened, opened_hit)| span(start, opened, opened_hit, *at)),
+                .map(|(start, opened, opened_hit)| (span(start, opened, opened_hit, *at), false)),
         );
         if fault.is_instant() {
-            done.push(span(*at, fault, hit, *at));
+            done.push((span(*at, fault, hit, *at), false));
         } else if !fault.only_ends() {
             open.push((*at, fault, hit));
         }
     }
     done.extend(
         open.into_iter()
-            .map(|(start, fault, hit)| span(start, fault, hit, end)),
+            .map(|(start, fault, hit)| (span(start, fault, hit, end.max(start)), true)),
     );
-    done.sort_by_key(|f| f.start);
+    done.sort_by_key(|(f, _)| f.start);
     done
 }
 

@@ -6,9 +6,9 @@
 use std::fmt::Write as _;
 use std::time::Duration;
 
-use harness::fault::{self, Entry, Fault, Hit, Target};
+use harness::fault::{Entry, Fault, Hit, Target};
 use harness::report::Span;
-use harness::scenario::NodeRef;
+use harness::scenario::{self, NodeRef};
 
 /// One thing done from the page, at `at` since the run started.
 #[derive(Debug, Clone, PartialEq)]
@@ -175,50 +175,23 @@ fn toml_float(v: f64) -> String {
     toml::Value::Float(v).to_string()
 }
 
-/// The actions' faults as the report's spans, as `harness::scenario` makes them: each fault
-/// lasts until what undoes it (see `Fault::undoes`), a one-shot is an instant, what only ends
-/// others opens nothing, and whatever is still open ends `now` (still open: `open` is true).
+/// The actions' faults as the report's spans, by `harness::scenario::spans`, the scenario
+/// run's own rule: a fault that only ends others counts from when it was done; whatever is
+/// still open ends `now` (still open: `true`).
 pub fn spans(actions: &[Action], now: Duration) -> Vec<(Span, bool)> {
-    let mut open: Vec<(Duration, &Fault, &Hit)> = Vec::new();
-    let mut done = Vec::new();
-    let span = |start: Duration, fault: &Fault, hit: &Hit, end: Duration| Span {
-        label: fault::label(fault, hit),
-        start,
-        end,
-        nodes: hit.nodes(),
-    };
-    for action in actions {
-        let What::Fault {
-            fault,
-            hit,
-            done: at,
-            ..
-        } = &action.what
-        else {
-            continue;
-        };
-        let at = if fault.only_ends() { *at } else { action.at };
-        let (closed, still): (Vec<_>, Vec<_>) = open
-            .drain(..)
-            .partition(|(_, opened, opened_hit)| fault.undoes(opened, opened_hit, hit));
-        open = still;
-        done.extend(
-            closed
-                .into_iter()
-                .map(|(start, opened, opened_hit)| (span(start, opened, opened_hit, at), false)),
-        );
-        if fault.is_instant() {
-            done.push((span(at, fault, hit, at), false));
-        } else if !fault.only_ends() {
-            open.push((at, fault, hit));
-        }
-    }
-    done.extend(
-        open.into_iter()
-            .map(|(start, fault, hit)| (span(start, fault, hit, now.max(start)), true)),
-    );
-    done.sort_by_key(|(f, _)| f.start);
-    done
+    let log: Vec<(Duration, Fault, Hit)> = actions
+        .iter()
+        .filter_map(|action| match &action.what {
+            What::Fault {
+                fault, hit, done, ..
+            } => {
+                let at = if fault.only_ends() { *done } else { action.at };
+                Some((at, fault.clone(), hit.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    scenario::spans(&log, now)
 }
 
 /// The faults still in force, with what they hit (for the topology).
@@ -240,6 +213,7 @@ pub fn open_faults(actions: &[Action]) -> Vec<(Fault, Hit)> {
 mod tests {
     use std::path::Path;
 
+    use harness::fault;
     use harness::scenario::Scenario;
 
     use super::*;
