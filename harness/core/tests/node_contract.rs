@@ -37,7 +37,7 @@ fn bad_configuration_exits_non_zero_with_one_clear_line() {
         (vec!["--id", "bad id"], "not a node id"),
         (vec!["--peers", "n2=a b:1"], "not a host name"),
         (vec!["--listen", "0.0.0.0:0"], "development cookie"),
-        (vec!["--log", "=[="], "not a tracing filter"),
+        (vec!["--log", "=[="], "not a log filter"),
         (
             vec!["--", "--nope"],
             "--panic-on-start, --ack-before-write, --careless",

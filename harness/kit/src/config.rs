@@ -81,7 +81,8 @@ pub struct NodeConfig {
         hide_env_values = true
     )]
     pub cookie: String,
-    /// Tracing filter for the log on stderr.
+    /// What the log on stderr shows: a level (`info`), or `target=level` pairs after it
+    /// (`warn,node_kit=debug`).
     #[arg(long, env = "NODE_LOG", default_value = "info")]
     pub log: String,
     /// How long a client may take to send a request's head (or sit idle between requests)
