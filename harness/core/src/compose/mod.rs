@@ -73,6 +73,9 @@ pub struct ComposeBuilder {
     project: String,
     /// For compose's variable substitution (`LAB_NODE`, `LAB_N1_PORT`, ...).
     env: Vec<(String, String)>,
+    /// The node's own flags (a scenario's `[cluster] args`), for every node: they reach the
+    /// containers as `LAB_NODE_ARGS`, which docker-compose.yml makes the node's command.
+    node_args: Vec<String>,
     healthy_timeout: Duration,
 }
 
@@ -86,6 +89,14 @@ impl ComposeBuilder {
     /// `test-node`).
     pub fn node(self, bin: impl Into<String>) -> Self {
         self.env("LAB_NODE", bin)
+    }
+    /// The node's own flags for every node, as a local cluster passes them after `--`
+    /// (`["--w", "2"]`). They become `LAB_NODE_ARGS` when the cluster starts (see
+    /// [`node_command`]); without any, the nodes run with none, whatever `LAB_NODE_ARGS` the
+    /// calling shell has. An attached cluster keeps the flags it was started with.
+    pub fn node_args(mut self, args: impl IntoIterator<Item = impl Into<String>>) -> Self {
+        self.node_args.extend(args.into_iter().map(Into::into));
+        self
     }
     /// A variable for the compose file (`LAB_IMAGE`, `LAB_N1_PORT`, ...).
     pub fn env(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
@@ -139,11 +150,14 @@ impl ComposeCluster {
             file: compose_file.into(),
             project: "lab".into(),
             env: Vec::new(),
+            node_args: Vec::new(),
             healthy_timeout: Duration::from_secs(60),
         }
     }
 
-    fn start(spec: ComposeBuilder) -> Result<ComposeCluster, ClusterError> {
+    fn start(mut spec: ComposeBuilder) -> Result<ComposeCluster, ClusterError> {
+        let command = node_command(&spec.node_args).map_err(ClusterError::BadRequest)?;
+        spec = spec.env("LAB_NODE_ARGS", command);
         let compose = prepare(&spec)?;
         // The cluster value exists before anything is created, so every failure below still
         // takes down whatever `up` made: its drop does.
@@ -158,6 +172,13 @@ impl ComposeCluster {
     }
 
     fn attach(spec: ComposeBuilder) -> Result<ComposeCluster, ClusterError> {
+        if !spec.node_args.is_empty() {
+            return Err(ClusterError::BadRequest(format!(
+                "node flags ({}) apply when the harness starts the cluster; an attached one runs \
+                 the command it was started with (start it again with LAB_NODE_ARGS set)",
+                spec.node_args.join(" ")
+            )));
+        }
         let compose = prepare(&spec)?;
         let mut cluster = ComposeCluster::empty(spec, compose, false)?;
         cluster.discover()?;
@@ -715,6 +736,34 @@ fn prepare(spec: &ComposeBuilder) -> Result<Vec<String>, ClusterError> {
     compose_command()
 }
 
+/// What `LAB_NODE_ARGS` holds for a node given `args`: the command line after the node
+/// binary, as a local cluster builds it (`-- --w 2`, nothing when there are no flags).
+/// Compose splits the value the way a POSIX shell splits words, so a flag with spaces or
+/// shell characters is single-quoted; one with a single quote or a control character is
+/// refused, since docker-compose 1.29 and v2 do not agree on escaping those.
+pub fn node_command(args: &[String]) -> Result<String, String> {
+    if args.is_empty() {
+        return Ok(String::new());
+    }
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_=.,:/@+%".contains(c);
+    let mut words = vec!["--".to_string()];
+    for arg in args {
+        if arg.contains('\'') || arg.chars().any(char::is_control) {
+            return Err(format!(
+                "node flag {arg:?} cannot reach the containers: compose splits LAB_NODE_ARGS \
+                 into words and has no agreed escape for quotes or control characters; \
+                 drop them or run with --target local"
+            ));
+        }
+        if !arg.is_empty() && arg.chars().all(plain) {
+            words.push(arg.clone());
+        } else {
+            words.push(format!("'{arg}'"));
+        }
+    }
+    Ok(words.join(" "))
+}
+
 /// Compose's own rule for project names, checked here so the labels we filter on match.
 fn check_project(name: &str) -> Result<(), ClusterError> {
     let ok = name
@@ -769,6 +818,47 @@ mod tests {
         let mut ids = vec!["n10", "n2", "n1", "front"];
         ids.sort_by_key(|id| natural_key(id));
         assert_eq!(ids, ["front", "n1", "n2", "n10"]);
+    }
+
+    #[test]
+    fn node_flags_become_the_command_compose_gives_every_node() {
+        let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        // As a local cluster passes them: after `--`, nothing at all without flags.
+        assert_eq!(node_command(&[]), Ok(String::new()));
+        assert_eq!(
+            node_command(&args(&["--w", "2", "--tick-time-ms", "2000"])),
+            Ok("-- --w 2 --tick-time-ms 2000".into())
+        );
+        // Compose splits words like a shell: spaces, shell characters and empty flags quoted.
+        assert_eq!(
+            node_command(&args(&["--name", "two words", "$HOME", ""])),
+            Ok("-- --name 'two words' '$HOME' ''".into())
+        );
+        for bad in ["it's", "a\nb"] {
+            let err = node_command(&args(&["--x", bad])).unwrap_err();
+            assert!(err.contains("--target local"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn the_compose_file_runs_the_node_flags_it_is_given() {
+        // The other half of the plumbing: docker-compose.yml must turn LAB_NODE_ARGS into
+        // every node's command, or a scenario's flags would silently not reach the nodes.
+        let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docker-compose.yml");
+        let text = std::fs::read_to_string(&file).expect("the repository's docker-compose.yml");
+        let node = text
+            .split("\nx-env:")
+            .next()
+            .and_then(|t| t.split("\nx-node: &node\n").nth(1))
+            .expect("docker-compose.yml defines x-node: &node before x-env:");
+        assert!(
+            node.lines()
+                .any(|l| l.trim() == "command: ${LAB_NODE_ARGS:-}"),
+            "x-node in {} has no `command: ${{LAB_NODE_ARGS:-}}`:\n{node}",
+            file.display()
+        );
+        let services = text.matches("<<: *node").count();
+        assert_eq!(services, 3, "every node service merges x-node");
     }
 
     #[test]
