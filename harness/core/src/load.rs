@@ -12,8 +12,9 @@
 //! - [`Load`]: the generator. [`Load::run`] drives the operation and returns a [`LoadReport`]:
 //!   HDR histograms overall and per second, counts by outcome, late sends; its
 //!   [`LoadReport::summary`] is what `lab load --json` prints.
-//! - [`HttpTarget`] ([`http`]): one fixed HTTP/1.1 request as an operation, on hyper's client
-//!   directly over kept-alive connections: what `lab load` drives, at oha's pace or above.
+//! - [`HttpTarget`] ([`http`]): one fixed HTTP/1.1 request as an operation, written as bytes
+//!   and read with httparse over kept-alive connections: what `lab load` drives. In open loop
+//!   it brings its own senders, one per connection ([`Operation::senders`], [`Feed`]).
 //! - [`HttpCall`]: the same on reqwest, for callers that want its client (redirects, a pool
 //!   shared with other calls), and [`http_outcome`], the one place that decides whether a
 //!   reqwest exchange ended ok, fail or unknown.
@@ -36,6 +37,13 @@
 //! of quietly sending less. A request the dispatcher reaches only after the run's end is
 //! *dropped* and counted (k6 calls these dropped iterations).
 //!
+//! An operation that owns connections (such as [`HttpTarget`]) runs the open loop its own
+//! way instead: a fixed set of senders, one per connection, claim the shots as they come due
+//! from a [`Feed`] (one shared counter into the schedule), and the dispatcher thread only
+//! wakes a sender that is waiting. No task is spawned and no connection looked up per
+//! request, and a sender that is busy takes its next shot itself when it is done; a shot that
+//! finds every sender busy waits for one, late, and that wait is in its latency.
+//!
 //! Windows: each one-second [`Window`] counts the requests scheduled in it (`sent`, `late`)
 //! and the replies that *completed* in it (`ok`, `failed`, `unknown`, `latency`), so a stall
 //! shows as a gap in throughput followed by the burst of slow replies it caused.
@@ -56,7 +64,9 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::history::Invocation;
 
+mod feed;
 pub mod http;
+pub use feed::{Claim, Feed};
 pub use http::HttpTarget;
 
 /// How far behind its intended time a request may start before it counts as a late send.
@@ -305,6 +315,22 @@ impl Outcome {
 /// What one request does. Any `Fn(Shot) -> impl Future<Output = Outcome>` is one.
 pub trait Operation: Send + Sync + 'static {
     fn call(&self, shot: Shot) -> impl Future<Output = Outcome> + Send;
+
+    /// How many long-lived senders the open loop should run for this operation, 0 for a
+    /// task per request (the default). An operation that owns a fixed set of connections
+    /// says how many: each sender then keeps one for itself ([`Operation::send_from`]), and
+    /// at most this many requests (or [`Load::max_in_flight`], if lower) are in flight.
+    fn senders(&self) -> usize {
+        0
+    }
+
+    /// One sender of the open loop: takes shots from `feed` as they come due, sends each and
+    /// hands back its outcome, until the feed has no more. The default calls
+    /// [`Operation::call`] for each under the run's timeout; [`HttpTarget`] keeps a
+    /// connection of its own across them. Only called if [`Operation::senders`] is above 0.
+    fn send_from(&self, feed: &Feed) -> impl Future<Output = ()> + Send {
+        feed.call_each(self)
+    }
 }
 
 impl<F, Fut> Operation for F
@@ -543,6 +569,9 @@ impl Load {
         tally: &Arc<Tally>,
         op: Arc<O>,
     ) -> Result<u64, LoadError> {
+        if op.senders() > 0 {
+            return self.run_senders(timeline, start, tally, op).await;
+        }
         let handle = Handle::current();
         let in_flight = Arc::new(Semaphore::new(self.max_in_flight));
         let (done_tx, done_rx) = tokio::sync::oneshot::channel();
@@ -567,6 +596,49 @@ impl Load {
         let all = u32::try_from(self.max_in_flight).unwrap_or(u32::MAX);
         let _ = in_flight.acquire_many(all).await;
         Ok(sent)
+    }
+
+    /// The open loop with the operation's own senders ([`feed`]); returns how many they sent.
+    async fn run_senders<O: Operation>(
+        &self,
+        timeline: &Timeline,
+        start: Instant,
+        tally: &Arc<Tally>,
+        op: Arc<O>,
+    ) -> Result<u64, LoadError> {
+        let feed = Arc::new(Feed::new(
+            timeline.clone(),
+            start,
+            start + self.duration,
+            self.timeout,
+            tally.clone(),
+        ));
+        // Dropped on an early return, which aborts the senders.
+        let mut senders = tokio::task::JoinSet::new();
+        for _ in 0..op.senders().min(self.max_in_flight) {
+            let (op, feed) = (op.clone(), feed.clone());
+            senders.spawn(async move { op.send_from(&feed).await });
+        }
+        let (done_tx, done_rx) = tokio::sync::oneshot::channel();
+        let dispatcher = feed.clone();
+        std::thread::Builder::new()
+            .name("lab-load-dispatcher".into())
+            .spawn(move || {
+                dispatcher.dispatch();
+                let _ = done_tx.send(());
+            })
+            .map_err(LoadError::Thread)?;
+        if done_rx.await.is_err() {
+            return Err(LoadError::DispatcherDied);
+        }
+        while let Some(result) = senders.join_next().await {
+            if let Err(e) = result
+                && e.is_panic()
+            {
+                std::panic::resume_unwind(e.into_panic());
+            }
+        }
+        Ok(feed.sent())
     }
 
     async fn run_closed<O: Operation>(
@@ -1463,6 +1535,102 @@ mod tests {
         assert!(report.latency_of("connect").is_none());
         let ok_in_windows: u64 = report.windows.iter().map(|w| w.ok_latency.len()).sum();
         assert_eq!(ok_in_windows, 40);
+    }
+
+    /// An operation with `n` senders of its own, each calling `call` (the default sender).
+    struct WithSenders<F>(usize, F);
+
+    impl<F, Fut> Operation for WithSenders<F>
+    where
+        F: Fn(Shot) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Outcome> + Send,
+    {
+        fn call(&self, shot: Shot) -> impl Future<Output = Outcome> + Send {
+            (self.1)(shot)
+        }
+        fn senders(&self) -> usize {
+            self.0
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn senders_send_each_shot_once_in_order_and_count_outcomes() {
+        let load = Load::new(Schedule::Constant { rate: 100.0 }, secs(0.5)).timeout(secs(0.2));
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let op = WithSenders(8, {
+            let seen = seen.clone();
+            move |shot: Shot| {
+                seen.lock().push(shot.index);
+                async move {
+                    match shot.index % 10 {
+                        0 => Outcome::fail("http_503"),
+                        1 => std::future::pending().await,
+                        _ => Outcome::Ok,
+                    }
+                }
+            }
+        });
+        let report = load.run(op).await.unwrap();
+        // Sent at the machine's pace: a busy one may drop the last few, never send one twice.
+        let s = report.summary();
+        assert_eq!(s.sent + s.dropped, 50, "{s:?}");
+        let mut seen = seen.lock().clone();
+        seen.sort_unstable();
+        assert_eq!(
+            seen,
+            (0..s.sent).collect::<Vec<_>>(),
+            "each shot once: {s:?}"
+        );
+        let tenth = |r: u64| (0..s.sent).filter(|i| i % 10 == r).count() as u64;
+        assert_eq!(
+            report.failed.get("http_503").copied(),
+            Some(tenth(0)),
+            "{s:?}"
+        );
+        assert_eq!(
+            report.unknown.get("timeout").copied(),
+            Some(tenth(1)),
+            "{s:?}"
+        );
+        assert_eq!(report.ok, s.sent - tenth(0) - tenth(1), "{s:?}");
+        assert!(report.latency_of("timeout").unwrap().min() >= 200_000);
+    }
+
+    /// The senders are the in-flight bound: never more than `max_in_flight` at once, and a
+    /// shot none of them is free for waits, late, with that wait in its latency.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn senders_are_bounded_by_max_in_flight_and_a_shot_waiting_for_one_is_late() {
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let op = WithSenders(8, {
+            let (now, most) = (now.clone(), most.clone());
+            move |_: Shot| {
+                let (now, most) = (now.clone(), most.clone());
+                async move {
+                    let at_once = now.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(at_once, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(30)).await;
+                    now.fetch_sub(1, Ordering::SeqCst);
+                    Outcome::Ok
+                }
+            }
+        });
+        // Two senders of 30 ms each keep up with about 66 a second of the 100 asked.
+        let report = Load::new(Schedule::Constant { rate: 100.0 }, secs(0.6))
+            .max_in_flight(2)
+            .run(op)
+            .await
+            .unwrap();
+        let s = report.summary();
+        assert_eq!(most.load(Ordering::SeqCst), 2, "{s:?}");
+        assert_eq!((s.sent + s.dropped, s.ok), (60, s.sent), "{s:?}");
+        assert!(
+            s.late_sends > 0 && s.dropped > 0,
+            "held back by the bound: {s:?}"
+        );
+        assert!(
+            report.corrected.max() > report.uncorrected.max() + 100_000,
+            "the wait for a sender is in the corrected latency only: {s:?}"
+        );
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //! connections: what `lab load` drives.
 //!
 //! The request is fixed, so it is written out once, as the bytes that go on the wire; a shot
-//! writes those bytes on a connection taken from a stack of idle ones and reads the reply
-//! (its head parsed by `httparse`, the parser under hyper; its body skipped by its length or
-//! its chunks). That is the whole client: what wrk does, in Rust.
+//! writes those bytes on a kept-alive connection and reads the reply (its head parsed by
+//! `httparse`, the parser under hyper; its body skipped by its length or its chunks). That is
+//! the whole client: what wrk does, in Rust. In open loop each of the target's
+//! [`MAX_CONNECTIONS`] senders owns one connection ([`HttpTarget::send_from`]); a plain
+//! [`Operation::call`] (the closed loop, other callers) takes one from a stack of idle ones.
 //!
 //! Why not reqwest ([`super::HttpCall`] keeps it, for callers that want its conveniences):
 //! per request it clones its URL, runs its redirect and pool layers, and hands the exchange
@@ -15,9 +17,9 @@
 //! in those moves as in parsing. A load generator sends one request a million times and needs
 //! none of that generality.
 //!
-//! A connection waiting on the idle stack is read by nobody, so it cannot notice that the
-//! server closed it: one idle for longer than [`MAX_IDLE`] is closed instead of reused (a
-//! request sent just as the server hangs up fails as if the server had failed).
+//! An idle connection is read by nobody, so it cannot notice that the server closed it: one
+//! idle for longer than [`MAX_IDLE`] is closed instead of reused (a request sent just as the
+//! server hangs up fails as if the server had failed).
 //!
 //! Simplified: no TLS, no `Expect: 100-continue` (informational replies are skipped), no
 //! pipelining (one request at a time per connection, as every closed-loop tool measures).
@@ -32,7 +34,7 @@ use node_kit::sync::Mutex;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use super::{Operation, Outcome, Shot};
+use super::{Feed, Operation, Outcome, Shot};
 
 /// The longest a connection may sit idle and still be reused: far below the idle timeout of
 /// any server the lab meets (a lab node closes after 10 s), and long enough that a steady
@@ -143,21 +145,82 @@ impl Operation for HttpTarget {
             Ok(connection) => connection,
             Err(outcome) => return outcome,
         };
-        match connection.exchange(&self.wire, self.head).await {
-            Ok(reply) => {
-                if reply.keep_alive {
-                    connection.idle_since = Instant::now();
-                    self.idle.lock().push(connection);
-                }
-                match reply.status {
-                    200..=299 => Outcome::Ok,
-                    status => Outcome::fail(format!("http_{status}")),
-                }
-            }
-            // It broke after the request may have gone out: maybe applied.
-            Err(Broken::Reset) => Outcome::unknown("reset"),
-            Err(Broken::BadReply) => Outcome::unknown("bad_reply"),
+        let reply = connection.exchange(&self.wire, self.head).await;
+        if matches!(
+            reply,
+            Ok(Reply {
+                keep_alive: true,
+                ..
+            })
+        ) {
+            connection.idle_since = Instant::now();
+            self.idle.lock().push(connection);
         }
+        outcome(reply)
+    }
+
+    /// One per connection allowed: in the open loop each sender owns its connection.
+    fn senders(&self) -> usize {
+        MAX_CONNECTIONS
+    }
+
+    /// Sends each shot on this sender's own connection, opening it again when it was closed,
+    /// broken, timed out or idle too long.
+    async fn send_from(&self, feed: &Feed) {
+        let mut kept: Option<Connection> = None;
+        while let Some(claim) = feed.next().await {
+            let outcome = match tokio::time::timeout(feed.timeout(), self.send_on(&mut kept)).await
+            {
+                Ok(outcome) => outcome,
+                Err(_) => {
+                    // Cut off mid-exchange: what the connection holds next is unknown.
+                    kept = None;
+                    Outcome::unknown("timeout")
+                }
+            };
+            feed.done(claim, outcome);
+        }
+    }
+}
+
+impl HttpTarget {
+    /// One exchange on the kept connection (or a new one), which stays kept if it can carry
+    /// the next request.
+    async fn send_on(&self, kept: &mut Option<Connection>) -> Outcome {
+        let connection = match kept.take().filter(|c| c.idle_since.elapsed() <= MAX_IDLE) {
+            Some(connection) => connection,
+            None => match Connection::open(&self.host, self.port).await {
+                Ok(connection) => connection,
+                Err(outcome) => return outcome,
+            },
+        };
+        let connection = kept.insert(connection);
+        let reply = connection.exchange(&self.wire, self.head).await;
+        if matches!(
+            reply,
+            Ok(Reply {
+                keep_alive: true,
+                ..
+            })
+        ) {
+            connection.idle_since = Instant::now();
+        } else {
+            *kept = None;
+        }
+        outcome(reply)
+    }
+}
+
+/// What an exchange amounts to: a 2xx is `Ok`, another status `Fail`, a broken exchange
+/// `Unknown` (it broke after the request may have gone out: maybe applied).
+fn outcome(reply: Result<Reply, Broken>) -> Outcome {
+    match reply {
+        Ok(Reply {
+            status: 200..=299, ..
+        }) => Outcome::Ok,
+        Ok(Reply { status, .. }) => Outcome::fail(format!("http_{status}")),
+        Err(Broken::Reset) => Outcome::unknown("reset"),
+        Err(Broken::BadReply) => Outcome::unknown("bad_reply"),
     }
 }
 
