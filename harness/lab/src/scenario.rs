@@ -58,7 +58,7 @@ pub struct RunArgs {
     #[arg(long, value_enum, default_value_t = Target::Local)]
     pub target: Target,
     /// Node flags after the file's own, for every node (`-- --r 1 --w 1`): the same
-    /// scenario against a node configured differently. Local processes only.
+    /// scenario against a node configured differently (on containers too).
     #[arg(last = true)]
     pub node_args: Vec<String>,
 }
@@ -341,11 +341,6 @@ fn play(root: &Path, args: RunArgs) -> ExitCode {
     };
     let first_seed = args.seed.unwrap_or(scenario.seed);
     if args.target == Target::Compose {
-        if !args.node_args.is_empty() {
-            return fail(
-                "node flags after -- work on local processes only: the containers run the image's command",
-            );
-        }
         return on_containers(root, &scenario, &args, first_seed);
     }
     let bin = match build_node(root, &scenario.cluster.node, args.implementation) {
@@ -464,10 +459,13 @@ fn code_of(outcome: &scenario::RunOutcome) -> u8 {
 /// The figures a run shows beyond its checks: for every fault that takes a node away (a
 /// kill, a pause), how long writes were unavailable after it and when a peer's log said the
 /// node was down. (name, value in ms, or `None` when it never happened.)
+///
+/// Both count from when the node stopped answering: the fault's start, or the last add the
+/// node acknowledged after it if that is later. Locally a signal lands at once and the two
+/// are the same; on containers `docker kill` lands tens to hundreds of milliseconds after the
+/// harness asks, and the node serves meanwhile (see [`silenced`]).
 fn figures(outcome: &scenario::RunOutcome) -> Vec<(String, Option<f64>)> {
-    let history = std::fs::File::open(outcome.dir.join("history.jsonl"))
-        .ok()
-        .and_then(|f| harness::history::History::read_jsonl(std::io::BufReader::new(f)).ok());
+    let history = read_history(outcome);
     let ms = |d: Duration| d.as_secs_f64() * 1000.0;
     let mut figures = Vec::new();
     for span in &outcome.faults {
@@ -478,22 +476,43 @@ fn figures(outcome: &scenario::RunOutcome) -> Vec<(String, Option<f64>)> {
         if !takes_away {
             continue;
         }
+        let from = history
+            .as_ref()
+            .map_or(span.start, |h| silenced(h, node, span));
         if let Some(history) = &history {
-            let gap = harness::check::write_gap(history, span.start).map(ms);
+            let gap = harness::check::write_gap(history, from).map(ms);
             figures.push((format!("writes unavailable after {}", span.label), gap));
         }
         let logs: Vec<String> = log_ids(&outcome.dir);
-        let seen = harness::report::explain::seen_down(
-            &outcome.dir,
-            outcome.started,
-            node,
-            &logs,
-            span.start,
-        )
-        .map(ms);
+        let seen =
+            harness::report::explain::seen_down(&outcome.dir, outcome.started, node, &logs, from)
+                .map(ms);
         figures.push((format!("{node} seen down after {}", span.label), seen));
     }
     figures
+}
+
+fn read_history(outcome: &scenario::RunOutcome) -> Option<harness::history::History> {
+    let file = std::fs::File::open(outcome.dir.join("history.jsonl")).ok()?;
+    harness::history::History::read_jsonl(std::io::BufReader::new(file)).ok()
+}
+
+/// When the fault of `span` took `node` away as clients saw it: the last add `node` served
+/// and acknowledged during the span, if that is after its start; else the start.
+fn silenced(
+    history: &harness::history::History,
+    node: &str,
+    span: &harness::report::Span,
+) -> Duration {
+    history
+        .operations()
+        .iter()
+        .filter(|op| matches!(op.action, harness::history::Action::Add { .. }))
+        .filter(|op| op.server() == node)
+        .filter_map(harness::history::Operation::acked_at)
+        .filter(|at| (span.start..span.end).contains(at))
+        .max()
+        .unwrap_or(span.start)
 }
 
 /// The ids of the node logs in a run's directory (`n1.log` ...).
@@ -691,61 +710,143 @@ fn progress_bar(total: Duration) -> Option<Arc<dyn scenario::Observer>> {
 }
 
 /// Plays the scenario on the compose cluster: the same file, checks and report; only the way
-/// faults are applied differs (see harness::compose).
+/// faults are applied differs (see harness::compose). It prints the figures `--repeat` would
+/// summarise (the write unavailability window, when a peer saw the node down), since on
+/// containers a scenario runs once.
 fn on_containers(root: &Path, scenario: &Scenario, args: &RunArgs, seed: u64) -> ExitCode {
-    use harness::compose::ComposeCluster;
     if args.implementation == Impl::Exercise || args.repeat > 1 {
         return fail(
             "on containers a scenario runs the image's reference nodes once: drop --impl exercise and --repeat",
         );
     }
-    let file = root.join("docker-compose.yml");
-    let ids = match compose_services(&file) {
-        Ok(ids) => ids,
-        Err(e) => return fail(&e),
-    };
-    if let Err(why) = scenario::refuse_on_containers(scenario, &ids, seed) {
-        return fail(&why);
-    }
-    let bin = match &scenario.cluster.node {
-        NodeRef::Binary(bin) => bin.clone(),
-        // The image holds the reference solutions' binaries.
-        NodeRef::Exercise(name) => crate::catalog::solution_package_of(name),
-    };
     println!(
-        "scenario {} (seed {seed}) on containers: {}\n  bringing up {} containers of {bin} ...",
-        scenario.name,
-        scenario.description,
-        ids.len()
+        "scenario {} (seed {seed}) on containers: {}",
+        scenario.name, scenario.description
     );
-    let mut builder = ComposeCluster::builder(&file)
-        .project("lab-scenario")
-        .node(&bin);
-    for (i, port) in free_ports(ids.len()).into_iter().enumerate() {
-        builder = builder.env(format!("LAB_N{}_PORT", i + 1), port.to_string());
-    }
-    let cluster = match builder.start() {
-        Ok(c) => c,
-        Err(e) => return fail(&format!("the containers did not come up: {e}")),
-    };
-    let options = RunOptions {
-        bin: bin.into(),
-        seed: Some(seed),
-        out: args
-            .out
-            .clone()
-            .unwrap_or_else(|| default_out(root, &scenario.name, seed)),
-        extra_args: Vec::new(),
+    let out = args
+        .out
+        .clone()
+        .unwrap_or_else(|| default_out(root, &scenario.name, seed));
+    let run = Containers {
+        seed,
+        extra_args: args.node_args.clone(),
+        out,
         observer: progress_bar(scenario.duration),
     };
-    let result = scenario::run_on(&cluster, scenario, seed, &options);
-    drop(cluster); // down: containers, network and volumes
-    match result {
+    match run.play(root, scenario) {
         Ok(outcome) => {
             println!("{}", outcome.table);
+            print_figures(&outcome);
+            if !outcome.passed {
+                println!(
+                    "{} with seed {seed}; replay: cargo lab scenario run {} --target compose --seed {seed}",
+                    word(&outcome),
+                    args.scenario
+                );
+            }
             exit_code(&outcome)
         }
-        Err(e) => fail(&format!("the run broke (seed {seed}): {e}")),
+        Err(e) => fail(&e),
+    }
+}
+
+/// One scenario run on the containers of docker-compose.yml (a project of its own, on free
+/// ports, taken down after), for `scenario run --target compose` and `demo --target compose`.
+pub(crate) struct Containers {
+    pub seed: u64,
+    /// Node flags after the file's `[cluster] args`.
+    pub extra_args: Vec<String>,
+    pub out: PathBuf,
+    pub observer: Option<Arc<dyn scenario::Observer>>,
+}
+
+impl Containers {
+    /// Why containers cannot play `scenario` (a fault only the proxies make, another cluster
+    /// size), said before anything starts.
+    pub(crate) fn refusal(root: &Path, scenario: &Scenario, seed: u64) -> Result<(), String> {
+        let ids = compose_services(&root.join("docker-compose.yml"))?;
+        scenario::refuse_on_containers(scenario, &ids, seed)
+    }
+
+    /// Refuses what containers cannot do (before anything starts), brings the cluster up
+    /// with the scenario's node and flags, plays it, takes everything down.
+    pub(crate) fn play(
+        &self,
+        root: &Path,
+        scenario: &Scenario,
+    ) -> Result<scenario::RunOutcome, String> {
+        use harness::compose::ComposeCluster;
+        let file = root.join("docker-compose.yml");
+        let ids = compose_services(&file)?;
+        scenario::refuse_on_containers(scenario, &ids, self.seed)?;
+        let bin = image_binary(&scenario.cluster.node);
+        let flags: Vec<String> = scenario
+            .cluster
+            .args
+            .iter()
+            .chain(&self.extra_args)
+            .cloned()
+            .collect();
+        let shown = if flags.is_empty() {
+            String::new()
+        } else {
+            format!(" {}", flags.join(" "))
+        };
+        println!("  bringing up {} containers of {bin}{shown} ...", ids.len());
+        let mut builder = ComposeCluster::builder(&file)
+            .project("lab-scenario")
+            .node(&bin)
+            .node_args(flags);
+        for (i, port) in free_ports(ids.len()).into_iter().enumerate() {
+            builder = builder.env(format!("LAB_N{}_PORT", i + 1), port.to_string());
+        }
+        let cluster = builder
+            .start()
+            .map_err(|e| format!("the containers did not come up: {e}"))?;
+        let options = RunOptions {
+            bin: bin.into(),
+            seed: Some(self.seed),
+            out: self.out.clone(),
+            extra_args: Vec::new(),
+            observer: self.observer.clone(),
+        };
+        let result = scenario::run_on(&cluster, scenario, self.seed, &options);
+        drop(cluster); // down: containers, network and volumes
+        result.map_err(|e| format!("the run broke (seed {}): {e}", self.seed))
+    }
+}
+
+/// The image's binary for a scenario's node: the image holds the reference solutions'.
+fn image_binary(node: &NodeRef) -> String {
+    match node {
+        NodeRef::Binary(bin) => bin.clone(),
+        NodeRef::Exercise(name) => crate::catalog::solution_package_of(name),
+    }
+}
+
+/// A figure line per kill or pause (see [`figures`]), and for each the lag between the
+/// fault and the node's last acknowledged add when there was one: the figures count from it.
+pub(crate) fn print_figures(outcome: &scenario::RunOutcome) {
+    for (name, value) in figures(outcome) {
+        let shown = value.map_or("never".to_string(), |v| format!("{v:.0} ms"));
+        println!("  {name}: {shown}");
+    }
+    let Some(history) = read_history(outcome) else {
+        return;
+    };
+    for span in &outcome.faults {
+        let [node] = span.nodes.as_slice() else {
+            continue;
+        };
+        let lag = silenced(&history, node, span) - span.start;
+        if !lag.is_zero() && (span.label.starts_with("kill ") || span.label.starts_with("pause ")) {
+            println!(
+                "  (both counted from {node}'s last acknowledged add, {:.0} ms after the harness \
+                 asked for `{}`: the fault landed no earlier)",
+                lag.as_secs_f64() * 1000.0,
+                span.label
+            );
+        }
     }
 }
 
