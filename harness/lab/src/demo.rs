@@ -14,6 +14,11 @@
 //! says which. Either writes the same report directory and prints its path last. A demo never
 //! waits for input, so it runs the same in CI. [`names`] lists them for `--list` and for the
 //! slide checker.
+//!
+//! A scenario demo also runs on the containers of docker-compose.yml (`--target compose`, the
+//! image's reference nodes): the same file, then each control as its container variant
+//! `<control>-compose.toml` when there is one (a control may need a fault containers cannot
+//! make), else as itself if containers can play it, else not at all, saying why.
 
 use std::io::Write;
 use std::path::Path;
@@ -25,7 +30,9 @@ use clap::Args;
 use harness::scenario::{self, Live, NodeRef, Observer, RunOptions, Scenario};
 
 use crate::catalog::find_root;
-use crate::scenario::{DemoEntry, Impl, build_node, declared, default_out, discover, file_stem};
+use crate::scenario::{
+    Containers, DemoEntry, Impl, Target, build_node, declared, default_out, discover, file_stem,
+};
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
@@ -43,6 +50,10 @@ pub struct DemoArgs {
     /// Presenter mode: play it in `cargo lab dashboard`'s page, the narration as captions.
     #[arg(long)]
     pub dashboard: bool,
+    /// Where a scenario demo's nodes run: local processes behind the harness's proxies, or
+    /// the containers of docker-compose.yml (build the image first: scripts/build-image.sh).
+    #[arg(long, value_enum, default_value_t = Target::Local)]
+    pub target: Target,
 }
 
 /// A demo, ready to list or run.
@@ -110,7 +121,20 @@ pub fn run(args: DemoArgs) -> ExitCode {
             names.join(", ")
         ));
     };
+    let on_containers = args.target == Target::Compose;
     match demo {
+        _ if on_containers && args.dashboard => {
+            fail("the dashboard drives local nodes: drop --dashboard or --target compose")
+        }
+        _ if on_containers && args.implementation == Impl::Exercise => fail(
+            "on containers a demo runs the image's reference nodes: drop --impl exercise or --target compose",
+        ),
+        Demo::Scenario { scenario, .. } if on_containers => {
+            play_on_containers(&root, scenario, &args)
+        }
+        Demo::Code(_) if on_containers => fail(
+            "this demo is code of its own, on local nodes: only a scenario demo runs on containers",
+        ),
         Demo::Scenario { scenario, .. } if args.dashboard => {
             crate::dashboard::present(&root, scenario, args.implementation, args.seed)
         }
@@ -350,6 +374,103 @@ fn control(
     Ok(outcome.passed)
 }
 
+/// A scenario demo on the containers of docker-compose.yml, narrated like [`play`], then its
+/// controls, each as its container variant when it has one (see the module comment).
+fn play_on_containers(root: &Path, demo: &Scenario, args: &DemoArgs) -> ExitCode {
+    println!("== demo: {} (on containers) ==\n", demo.name);
+    for line in demo.intro.trim().lines() {
+        println!("  {}", line.trim());
+    }
+    println!();
+    let seed = args.seed.unwrap_or(demo.seed);
+    println!(
+        "{} containers of the reference solution (the image's), then {} s of cart traffic at \
+         {}/s (seed {seed})",
+        demo.cluster.nodes,
+        demo.duration.as_secs_f64(),
+        demo.workload.rate,
+    );
+    let run = |scenario: &Scenario| Containers {
+        seed,
+        extra_args: Vec::new(),
+        out: default_out(root, &scenario.name, seed),
+        observer: Some(Arc::new(Narrator::default()) as Arc<dyn Observer>),
+    };
+    let passed = match run(demo).play(root, demo) {
+        Ok(outcome) => {
+            println!(
+                "  -- replay it: cargo lab demo {} --target compose --seed {seed}",
+                demo.name
+            );
+            println!("\n{}", outcome.table);
+            crate::scenario::print_figures(&outcome);
+            outcome.passed
+        }
+        Err(e) => return fail(&format!("the demo broke: {e}")),
+    };
+    let mut controls_did = true;
+    for path in &demo.controls {
+        let variant = container_variant(path);
+        let control = match Scenario::load(variant.as_deref().unwrap_or(path)) {
+            Ok(control) => control,
+            Err(e) => return fail(&e.to_string()),
+        };
+        let Some(gives_up) = &control.control else {
+            return fail(&format!(
+                "{} is listed in controls but has no `control = \"what it gives up\"`",
+                control.path.display()
+            ));
+        };
+        let shown = control
+            .path
+            .strip_prefix(root)
+            .unwrap_or(&control.path)
+            .display()
+            .to_string();
+        if variant.is_none()
+            && let Err(why) = Containers::refusal(root, &control, seed)
+        {
+            // Said plainly: the demo shows what containers can show, and no more.
+            println!(
+                "\n== the control {} ({gives_up}) runs on local processes only ==\n  {why}\n  \
+                 run it there: cargo lab scenario run {} --seed {seed}",
+                control.name,
+                file_stem(path)
+            );
+            continue;
+        }
+        println!("\n== the control: {} ({gives_up}) ==\n", control.name);
+        for line in control.intro.trim().lines() {
+            println!("  {}", line.trim());
+        }
+        println!();
+        let outcome = match run(&control).play(root, &control) {
+            Ok(outcome) => outcome,
+            Err(e) => return fail(&format!("the control {} broke: {e}", control.name)),
+        };
+        println!("  -- replay it: cargo lab scenario run {shown} --target compose --seed {seed}");
+        println!("\n{}", outcome.table);
+        if !outcome.passed {
+            println!(
+                "  the control lost nothing with seed {seed}: this run cannot show what {} prevents",
+                demo.name
+            );
+        }
+        controls_did &= outcome.passed;
+    }
+    if passed && controls_did {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// A control's container variant: `<control>-compose.toml` beside it, if that file exists.
+fn container_variant(control: &Path) -> Option<std::path::PathBuf> {
+    let variant = control.with_file_name(format!("{}-compose.toml", file_stem(control)));
+    variant.is_file().then_some(variant)
+}
+
 /// The file name a control is known by.
 fn demo_name(path: &Path) -> String {
     file_stem(path)
@@ -417,5 +538,30 @@ mod tests {
         assert_eq!(on_node(&root, "failure-detection"), ["detection"]);
         assert_eq!(on_node(&root, "consistent-hashing"), ["owner-lost"]);
         assert!(on_node(&root, "no-such-exercise").is_empty());
+    }
+
+    #[test]
+    fn on_containers_the_failover_demo_runs_a_control_docker_can_make() {
+        // The local control delays links, which containers cannot do; without its container
+        // variant the compose demo would show the real run and no control at all.
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let failover = Scenario::load(
+            &root.join("solutions/3-availability/08-primary-backup/scenarios/failover.toml"),
+        )
+        .expect("failover.toml loads");
+        assert!(!failover.controls.is_empty(), "failover lists its control");
+        assert_eq!(Containers::refusal(&root, &failover, 42), Ok(()));
+        for path in &failover.controls {
+            let local = Scenario::load(path).expect("the control loads");
+            let why = Containers::refusal(&root, &local, 42).expect_err("latency is local only");
+            assert!(why.contains("latency"), "{why}");
+            let variant = container_variant(path).expect("a -compose.toml variant beside it");
+            let variant = Scenario::load(&variant).expect("the variant loads");
+            assert_eq!(Containers::refusal(&root, &variant, 42), Ok(()));
+            // The same idea given up, on the same node with the same flags.
+            assert_eq!(variant.control, local.control);
+            assert_eq!(variant.cluster.node, local.cluster.node);
+            assert_eq!(variant.cluster.args, local.cluster.args);
+        }
     }
 }
