@@ -19,37 +19,19 @@
 //! The lab runs it (`cargo lab demo detection [--impl exercise] [--seed S]`) with the node
 //! binary it built, solution or exercise: `--node <binary> --out <dir> [--seed S]`.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::{Duration, Instant, SystemTime};
 
-use clap::Parser;
 use failure_detection::monitor::ClusterView;
 use failure_detection::tick::Verdict;
 use harness::Cluster;
 use harness::check::{self, CheckResult};
+use harness::demo::{Demo, broke, verdict};
 use harness::history::History;
 use harness::load::LoadReport;
 use harness::report::{self, Span};
 use harness::watch::Views;
 use serde_json::json;
-
-/// The demo's flags, given by `cargo lab demo detection`.
-#[derive(Debug, Parser)]
-struct Args {
-    /// The node binary to run (the lab builds the solution's or the attendee's).
-    #[arg(long)]
-    node: PathBuf,
-    /// The report directory (created).
-    #[arg(long)]
-    out: PathBuf,
-    /// Picks the moment of the pause within a tick interval; random when absent.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Whose code runs, for the narration: "the reference solution" or "your exercise".
-    #[arg(long, default_value = "the reference solution")]
-    whose: String,
-}
 
 /// T, the nodes' tick time: long enough that its window dwarfs scheduling noise on a busy
 /// laptop, short enough that the room does not wait. Erlang's default is 60 s.
@@ -101,19 +83,11 @@ struct Findings {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    println!("== demo: detection ==\n");
-    for line in INTRO.lines() {
-        println!("  {line}");
-    }
-    println!();
+    let args = Demo::start("detection", INTRO);
     println!(
         "starting 3 nodes of {} ({}), T = {} ms\n",
         args.whose,
-        args.node
-            .file_name()
-            .map(|f| f.to_string_lossy())
-            .unwrap_or_default(),
+        args.node_name(),
         T.as_millis()
     );
     let cluster = match Cluster::builder(&args.node)
@@ -124,19 +98,16 @@ fn main() -> ExitCode {
         Ok(cluster) => cluster,
         Err(e) => return broke(&format!("the cluster did not start: {e}")),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match Demo::runtime() {
         Ok(runtime) => runtime,
-        Err(e) => return broke(&format!("cannot start a runtime: {e}")),
+        Err(e) => return broke(&e),
     };
-    let seed = args.seed.unwrap_or_else(entropy);
+    // The seed picks the moment of the pause within a tick interval.
+    let seed = args.seed_or_random();
     let started = SystemTime::now();
     let mut watch = Watch::new(&cluster);
     let outcome = runtime.block_on(script(&mut watch, seed));
-    let written = write_report(&args.out, seed, started, &cluster, &watch, &outcome);
+    let written = write_report(&args, seed, started, &cluster, &watch, &outcome);
     drop(cluster);
     match (outcome, written) {
         (Ok(findings), Ok(table)) => {
@@ -148,11 +119,7 @@ fn main() -> ExitCode {
             );
             // The report's path comes last: it is what the audience opens next.
             print!("{table}");
-            if passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            verdict(passed)
         }
         (Ok(_), Err(e)) => broke(&format!("could not write the report: {e}")),
         (Err(e), written) => {
@@ -162,11 +129,6 @@ fn main() -> ExitCode {
             broke(&format!("the demo broke: {e}"))
         }
     }
-}
-
-fn broke(message: &str) -> ExitCode {
-    eprintln!("lab: {message}");
-    ExitCode::from(2)
 }
 
 /// The demo's script: healthy, pause, resume, kill, restart.
@@ -593,28 +555,19 @@ fn unit_interval(seed: u64) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// A seed when none is given: different on every run.
-fn entropy() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(SystemTime::now()) % 10_000
-}
-
 /// The run's report directory, as every scenario writes it (`verdict.json` with the checks,
 /// `history.jsonl` of every ask, `report.html`, the node logs), plus `timeline.txt` (what the
 /// terminal showed) and `detections.json` (each verdict's time). Returns the terminal's table.
 fn write_report(
-    out: &Path,
+    args: &Demo,
     seed: u64,
     started: SystemTime,
     cluster: &Cluster,
     watch: &Watch<'_>,
     outcome: &Result<Findings, String>,
 ) -> Result<String, String> {
+    let out = args.report_dir(cluster)?;
     let io = |e: std::io::Error| format!("{}: {e}", out.display());
-    std::fs::create_dir_all(out).map_err(io)?;
-    for id in cluster.ids() {
-        let _ = std::fs::copy(cluster.log_path(&id), out.join(format!("{id}.log")));
-    }
     std::fs::write(out.join("timeline.txt"), watch.timeline.join("\n") + "\n").map_err(io)?;
     let mut results = match outcome {
         Ok(findings) => checks(findings),

@@ -26,15 +26,14 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use clap::Parser;
 use harness::Cluster;
 use harness::check::{self, Bound, CheckResult};
+use harness::demo::{Demo, broke, verdict};
 use harness::history::{Action, History};
 use harness::load::LoadReport;
 use harness::report::{self, Span};
@@ -44,23 +43,6 @@ use retries::{
 };
 use tokio::task::JoinSet;
 use tokio::time::MissedTickBehavior;
-
-/// The demo's flags, given by `cargo lab demo retry-storm`.
-#[derive(Debug, Parser)]
-struct Args {
-    /// The node binary to run (the lab builds the solution's or the attendee's).
-    #[arg(long)]
-    node: PathBuf,
-    /// The report directory (created).
-    #[arg(long)]
-    out: PathBuf,
-    /// Seeds the jitter of n2's clients.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Whose code runs, for the narration: "the reference solution" or "your exercise".
-    #[arg(long, default_value = "the reference solution")]
-    whose: String,
-}
 
 /// The window arrivals are counted in.
 const WINDOW: Duration = Duration::from_millis(100);
@@ -217,32 +199,21 @@ struct Act {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    println!("== demo: retry-storm ==\n");
-    for line in INTRO.lines() {
-        println!("  {line}");
-    }
-    println!();
+    let args = Demo::start("retry-storm", INTRO);
     println!(
         "starting 2 payment nodes of {} ({})\n",
         args.whose,
-        args.node
-            .file_name()
-            .map(|f| f.to_string_lossy())
-            .unwrap_or_default(),
+        args.node_name(),
     );
-    let seed = args.seed.unwrap_or_else(entropy);
+    // The seed draws the jitter of n2's clients.
+    let seed = args.seed_or_random();
     let cluster = match Cluster::builder(&args.node).nodes(2).seed(seed).start() {
         Ok(cluster) => cluster,
         Err(e) => return broke(&format!("the nodes did not start: {e}")),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match Demo::runtime() {
         Ok(runtime) => runtime,
-        Err(e) => return broke(&format!("cannot start a runtime: {e}")),
+        Err(e) => return broke(&e),
     };
     let started = SystemTime::now();
     let t0 = Instant::now();
@@ -250,7 +221,7 @@ fn main() -> ExitCode {
     let mut timeline = Timeline::new(t0);
     let outcome = runtime.block_on(script(&cluster, t0, seed, &history, &mut timeline));
     let written = write_report(
-        &args.out, seed, started, &cluster, &history, &timeline, &outcome,
+        &args, seed, started, &cluster, &history, &timeline, &outcome,
     );
     drop(cluster);
     match (outcome, written) {
@@ -268,11 +239,7 @@ fn main() -> ExitCode {
                 args.out.join("arrivals.svg").display()
             );
             print!("{table}");
-            if passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            verdict(passed)
         }
         (Ok(_), Err(e)) => broke(&format!("could not write the report: {e}")),
         (Err(e), written) => {
@@ -282,11 +249,6 @@ fn main() -> ExitCode {
             broke(&format!("the demo broke: {e}"))
         }
     }
-}
-
-fn broke(message: &str) -> ExitCode {
-    eprintln!("lab: {message}");
-    ExitCode::from(2)
 }
 
 /// What the terminal showed, kept for `timeline.txt`.
@@ -829,17 +791,11 @@ fn lesson(passed: bool) {
     }
 }
 
-/// A seed when none is given: different on every run.
-fn entropy() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(SystemTime::now()) % 10_000
-}
-
 /// The report directory: the harness's report of every send (`report.html`, `verdict.json`,
 /// `history.jsonl`), `arrivals.svg` and `arrivals.csv` (arrivals per 100 ms at each node),
 /// `timeline.txt` and the node logs. Returns the terminal's table.
 fn write_report(
-    out: &Path,
+    args: &Demo,
     seed: u64,
     started: SystemTime,
     cluster: &Cluster,
@@ -847,11 +803,8 @@ fn write_report(
     timeline: &Timeline,
     outcome: &Result<Storm, String>,
 ) -> Result<String, String> {
+    let out = args.report_dir(cluster)?;
     let io = |e: std::io::Error| format!("{}: {e}", out.display());
-    std::fs::create_dir_all(out).map_err(io)?;
-    for id in cluster.ids() {
-        let _ = std::fs::copy(cluster.log_path(&id), out.join(format!("{id}.log")));
-    }
     std::fs::write(out.join("timeline.txt"), timeline.lines.join("\n") + "\n").map_err(io)?;
     let (mut results, spans) = match outcome {
         Ok(run) => {

@@ -22,7 +22,6 @@
 //! the seed is only recorded.
 
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -30,32 +29,15 @@ use std::time::{Duration, Instant, SystemTime};
 
 use capacity::node::{self, WorkDone};
 use capacity::{Latencies, Ramp, Step, expected_in_flight, knee, open_loop};
-use clap::Parser;
 use harness::Cluster;
 use harness::check::{self, Bound, CheckResult};
+use harness::demo::{Demo, broke, verdict};
 use harness::eventually::NodeHttp;
 use harness::history::History;
 use harness::load::{Load, LoadReport, Mode, Outcome, Schedule, Shot};
 use harness::ramp::RampReport;
 use harness::report::{self, Span};
 use node_kit::capacity::Figures;
-
-/// The demo's flags, given by `cargo lab demo knee`.
-#[derive(Debug, Parser)]
-struct Args {
-    /// The node binary to run (the lab builds the solution's or the attendee's).
-    #[arg(long)]
-    node: PathBuf,
-    /// The report directory (created).
-    #[arg(long)]
-    out: PathBuf,
-    /// Recorded in the report; nothing in this demo is random.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Whose code runs, for the narration: "the reference solution" or "your exercise".
-    #[arg(long, default_value = "the reference solution")]
-    whose: String,
-}
 
 /// The node: c workers of s each.
 const WORKERS: usize = 4;
@@ -123,18 +105,11 @@ struct Findings {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    println!("== demo: knee ==\n");
-    for line in INTRO.lines() {
-        println!("  {line}");
-    }
+    let args = Demo::start("knee", INTRO);
     println!(
-        "\nstarting 2 nodes of {} ({}): {WORKERS} workers x {} ms = {CAPACITY:.0}/s each\n",
+        "starting 2 nodes of {} ({}): {WORKERS} workers x {} ms = {CAPACITY:.0}/s each\n",
         args.whose,
-        args.node
-            .file_name()
-            .map(|f| f.to_string_lossy())
-            .unwrap_or_default(),
+        args.node_name(),
         SERVICE_TIME.as_millis()
     );
     let cluster = match Cluster::builder(&args.node)
@@ -150,13 +125,9 @@ fn main() -> ExitCode {
         Ok(cluster) => cluster,
         Err(e) => return broke(&format!("the nodes did not start: {e}")),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match Demo::runtime() {
         Ok(runtime) => runtime,
-        Err(e) => return broke(&format!("cannot start a runtime: {e}")),
+        Err(e) => return broke(&e),
     };
     let started = SystemTime::now();
     let outcome = runtime.block_on(script(&cluster));
@@ -173,20 +144,11 @@ fn main() -> ExitCode {
             // The report's path comes last: it is what the audience opens next.
             println!("  plots: {}", args.out.join("knee.html").display());
             print!("{table}");
-            if passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            verdict(passed)
         }
         (Ok(_), Err(e)) => broke(&format!("could not write the report: {e}")),
         (Err(e), _) => broke(&format!("the demo broke: {e}")),
     }
-}
-
-fn broke(message: &str) -> ExitCode {
-    eprintln!("lab: {message}");
-    ExitCode::from(2)
 }
 
 fn say(start: Instant, what: &str) {
@@ -548,17 +510,13 @@ fn lesson(f: &Findings, passed: bool) {
 
 /// The run's directory: the harness's report of the ramp, `knee.html`, `steps.json`.
 fn write_report(
-    args: &Args,
+    args: &Demo,
     started: SystemTime,
     cluster: &Cluster,
     f: &Findings,
 ) -> Result<String, String> {
-    let out = &args.out;
+    let out = args.report_dir(cluster)?;
     let io = |e: std::io::Error| format!("{}: {e}", out.display());
-    std::fs::create_dir_all(out).map_err(io)?;
-    for id in cluster.ids() {
-        let _ = std::fs::copy(cluster.log_path(&id), out.join(format!("{id}.log")));
-    }
     let ramp = ramp();
     let past = ramp
         .rates()

@@ -25,31 +25,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime};
 
-use clap::Parser;
 use exactly_once_solution::{Backoff, Client, DEFAULT_WINDOW, LedgerView};
 use harness::Cluster;
 use harness::check::{Bound, CheckResult};
+use harness::demo::{self, broke, verdict};
 use harness::history::{Action, History};
 use harness::load::LoadReport;
 use harness::report::{self, Span};
 use tokio::task::JoinSet;
-
-/// The demo's flags, given by `cargo lab demo double-charge`.
-#[derive(Debug, Parser)]
-struct Args {
-    /// The node binary to run (the lab builds the solution's or the attendee's).
-    #[arg(long)]
-    node: PathBuf,
-    /// The report directory (created).
-    #[arg(long)]
-    out: PathBuf,
-    /// Seeds the proxy's lost replies and the senders' jitter; random when absent.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Whose code runs, for the narration: "the reference solution" or "your exercise".
-    #[arg(long, default_value = "the reference solution")]
-    whose: String,
-}
 
 /// Charges per act, and how often one starts.
 const CHARGES: usize = 1000;
@@ -73,28 +56,17 @@ and answers a repeat with it, forgetting whatever the client acknowledges. Act 3
 that holds that table dies while charges are being retried.";
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    println!("== demo: double-charge ==\n");
-    for line in INTRO.lines() {
-        println!("  {line}");
-    }
-    println!();
-    let seed = args.seed.unwrap_or_else(entropy);
+    let args = demo::Demo::start("double-charge", INTRO);
+    // The seed draws the proxy's lost replies and the senders' jitter.
+    let seed = args.seed_or_random();
     println!(
         "ledger nodes of {} ({}), seed {seed}\n",
         args.whose,
-        args.node
-            .file_name()
-            .map(|f| f.to_string_lossy())
-            .unwrap_or_default(),
+        args.node_name(),
     );
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match demo::Demo::runtime() {
         Ok(runtime) => runtime,
-        Err(e) => return broke(&format!("cannot start a runtime: {e}")),
+        Err(e) => return broke(&e),
     };
     if let Err(e) = std::fs::create_dir_all(&args.out) {
         return broke(&format!("cannot create {}: {e}", args.out.display()));
@@ -109,11 +81,7 @@ fn main() -> ExitCode {
             println!("replay it: cargo lab demo double-charge --seed {seed}\n");
             // The report's path comes last: it is what the audience opens next.
             print!("{table}");
-            if passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            verdict(passed)
         }
         (Ok(_), Err(e)) => broke(&format!("could not write the report: {e}")),
         (Err(e), _) => {
@@ -121,11 +89,6 @@ fn main() -> ExitCode {
             broke(&format!("the demo broke: {e}"))
         }
     }
-}
-
-fn broke(message: &str) -> ExitCode {
-    eprintln!("lab: {message}");
-    ExitCode::from(2)
 }
 
 /// What the three acts found.
@@ -578,10 +541,4 @@ fn lesson(findings: &Findings, passed: bool) {
              the report directory.\n"
         );
     }
-}
-
-/// A seed when none is given: different on every run.
-fn entropy() -> u64 {
-    use std::hash::{BuildHasher, RandomState};
-    RandomState::new().hash_one(SystemTime::now()) % 10_000
 }

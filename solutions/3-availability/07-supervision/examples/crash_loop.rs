@@ -19,37 +19,20 @@
 //! The lab runs it (`cargo lab demo crash-loop [--impl exercise]`) with the node binary it
 //! built, solution or exercise: `--node <binary> --out <dir> [--seed S]`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use clap::Parser;
 use harness::Cluster;
 use harness::check::{self, CheckResult};
+use harness::demo::{Demo, broke, verdict};
 use harness::history::{Action, History};
 use harness::load::LoadReport;
 use harness::report::{self, Span};
 use node_kit::sync::Mutex;
 use serde_json::json;
 use supervision_solution::{Reply, Strategy, SupervisorView};
-
-/// The demo's flags, given by `cargo lab demo crash-loop`.
-#[derive(Debug, Parser)]
-struct Args {
-    /// The node binary to run (the lab builds the solution's or the attendee's).
-    #[arg(long)]
-    node: PathBuf,
-    /// The report directory (created).
-    #[arg(long)]
-    out: PathBuf,
-    /// Recorded in the report; the script itself has no random choice.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Whose code runs, for the narration: "the reference solution" or "your exercise".
-    #[arg(long, default_value = "the reference solution")]
-    whose: String,
-}
 
 /// The supervisor's intensity: at most this many restarts within [`PERIOD`].
 const INTENSITY: u32 = 3;
@@ -82,19 +65,10 @@ crashes once; then it reads a poison message 1 s after every start: one crash a 
 under the intensity. Then every 100 ms: ten a second, over it.";
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    println!("== demo: crash-loop ==\n");
-    for line in INTRO.lines() {
-        println!("  {line}");
-    }
-    println!();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let args = Demo::start("crash-loop", INTRO);
+    let runtime = match Demo::runtime() {
         Ok(runtime) => runtime,
-        Err(e) => return broke(&format!("cannot start a runtime: {e}")),
+        Err(e) => return broke(&e),
     };
     let strategies = match runtime.block_on(strategies(&args.node)) {
         Ok(strategies) => strategies,
@@ -104,10 +78,7 @@ fn main() -> ExitCode {
         "starting 1 node of {} ({}): --strategy one_for_one --intensity {INTENSITY} \
          --period-ms {}\n",
         args.whose,
-        args.node
-            .file_name()
-            .map(|f| f.to_string_lossy())
-            .unwrap_or_default(),
+        args.node_name(),
         PERIOD.as_millis()
     );
     let flags = [
@@ -122,7 +93,7 @@ fn main() -> ExitCode {
         Ok(cluster) => cluster,
         Err(e) => return broke(&format!("the node did not start: {e}")),
     };
-    let seed = args.seed.unwrap_or(0);
+    let seed = args.seed_or(0);
     let started = SystemTime::now();
     let mut show = Show::new(&cluster);
     let outcome = runtime
@@ -131,7 +102,7 @@ fn main() -> ExitCode {
             strategies,
             ..findings
         });
-    let written = write_report(&args.out, seed, started, &cluster, &show, &outcome);
+    let written = write_report(&args, seed, started, &cluster, &show, &outcome);
     drop(cluster);
     match (outcome, written) {
         (Ok(findings), Ok(table)) => {
@@ -140,11 +111,7 @@ fn main() -> ExitCode {
             lesson(passed);
             // The report's path comes last: it is what the audience opens next.
             print!("{table}");
-            if passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            verdict(passed)
         }
         (Ok(_), Err(e)) => broke(&format!("could not write the report: {e}")),
         (Err(e), written) => {
@@ -154,11 +121,6 @@ fn main() -> ExitCode {
             broke(&format!("the demo broke: {e}"))
         }
     }
-}
-
-fn broke(message: &str) -> ExitCode {
-    eprintln!("lab: {message}");
-    ExitCode::from(2)
 }
 
 /// What carts' callers got during one phase of the script.
@@ -698,18 +660,15 @@ fn lesson(passed: bool) {
 /// The run's report directory (`verdict.json`, `history.jsonl` of every call, `report.html`,
 /// the node's log) plus `timeline.txt`. Returns the terminal's table.
 fn write_report(
-    out: &Path,
+    args: &Demo,
     seed: u64,
     started: SystemTime,
     cluster: &Cluster,
     show: &Show<'_>,
     outcome: &Result<Findings, String>,
 ) -> Result<String, String> {
+    let out = args.report_dir(cluster)?;
     let io = |e: std::io::Error| format!("{}: {e}", out.display());
-    std::fs::create_dir_all(out).map_err(io)?;
-    for id in cluster.ids() {
-        let _ = std::fs::copy(cluster.log_path(&id), out.join(format!("{id}.log")));
-    }
     std::fs::write(out.join("timeline.txt"), show.timeline.join("\n") + "\n").map_err(io)?;
     let mut results = match outcome {
         Ok(findings) => checks(findings),

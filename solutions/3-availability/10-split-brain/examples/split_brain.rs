@@ -15,30 +15,13 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use harness::Cluster;
+use harness::demo::{Demo, verdict};
 use node_kit::cart::{AddItem, CartClient};
 use split_brain_solution::{Decision, ResolverView, SERVED_BY};
-
-#[derive(Debug, Parser)]
-struct Args {
-    /// The node binary (the lab builds the solution's or the attendee's).
-    #[arg(long)]
-    node: PathBuf,
-    /// Where the summary goes (created).
-    #[arg(long)]
-    out: PathBuf,
-    /// Unused: the demo has no random choice; accepted because the lab passes one.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Whose code runs, for the narration.
-    #[arg(long, default_value = "the reference solution")]
-    whose: String,
-}
 
 const T_MS: u64 = 400;
 const STABLE_AFTER_MS: u64 = 1500;
@@ -46,7 +29,7 @@ const CUT_FOR: Duration = Duration::from_secs(5);
 const CARTS: [&str; 4] = ["cart-1", "cart-2", "cart-3", "cart-4"];
 
 fn main() -> ExitCode {
-    let args = Args::parse();
+    let args = Demo::parse();
     println!("== demo: split-brain ({}) ==\n", args.whose);
     println!(
         "  Five logic nodes elect one leader, the lowest id they can see, and write every cart there."
@@ -100,16 +83,12 @@ fn main() -> ExitCode {
     }
     let kept = split.get("keep-majority").is_some_and(Vec::is_empty);
     let naive_split = split.get("auto-down").is_some_and(|b| !b.is_empty());
-    if kept && naive_split {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::FAILURE
-    }
+    verdict(kept && naive_split)
 }
 
 /// One run: a 5-node cluster with `resolver`, a 2|3 cut under writes, the carts written on
 /// both sides once the sides had time to decide.
-fn phase(args: &Args, resolver: &str) -> Result<Vec<String>, String> {
+fn phase(args: &Demo, resolver: &str) -> Result<Vec<String>, String> {
     let cluster = Cluster::builder(&args.node)
         .nodes(5)
         .args([
@@ -122,11 +101,7 @@ fn phase(args: &Args, resolver: &str) -> Result<Vec<String>, String> {
         ])
         .start()
         .map_err(|e| format!("the cluster did not start: {e}"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let runtime = Demo::runtime()?;
     runtime.block_on(async {
         let everyone: Vec<(String, String)> = cluster
             .ids()

@@ -14,37 +14,19 @@
 //! The lab runs it (`cargo lab demo fuse [--impl exercise]`) with the node binary it built,
 //! solution or exercise: `--node <binary> --out <dir> [--seed S] [--whose ...]`.
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use circuit_breakers_solution::{Ask, Fuse, Guards, GuardsReport, Policy};
-use clap::Parser;
 use harness::Cluster;
 use harness::check::{self, CheckResult};
+use harness::demo::{self, broke, verdict};
 use harness::history::{Action, History};
 use harness::load::LoadReport;
 use harness::report::{self, Span};
 use node_kit::sync::Mutex;
 use serde_json::json;
-
-/// The demo's flags, given by `cargo lab demo fuse`.
-#[derive(Debug, Parser)]
-struct Args {
-    /// The node binary to run (the lab builds the solution's or the attendee's).
-    #[arg(long)]
-    node: PathBuf,
-    /// The report directory (created).
-    #[arg(long)]
-    out: PathBuf,
-    /// Accepted for the lab's sake; nothing here is random.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Whose code runs, for the narration: "the reference solution" or "your exercise".
-    #[arg(long, default_value = "the reference solution")]
-    whose: String,
-}
 
 /// The front-end's call timeout, and its fuse: 3 melts tolerated in 1 s, a probe a second.
 const TIMEOUT: Duration = Duration::from_millis(1000);
@@ -68,19 +50,11 @@ link swallows every byte and keeps the connections open), then comes back.
 Watch checkout's latency, the product pages' p99, and the calls that reach n2 each second.";
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    println!("== demo: fuse ==\n");
-    for line in INTRO.lines() {
-        println!("  {line}");
-    }
-    println!();
+    let args = demo::Demo::start("fuse", INTRO);
     println!(
         "starting the shop: 3 nodes of {} ({})\n",
         args.whose,
-        args.node
-            .file_name()
-            .map(|f| f.to_string_lossy())
-            .unwrap_or_default()
+        args.node_name()
     );
     let flags = [
         "--call-timeout-ms".to_string(),
@@ -98,18 +72,14 @@ fn main() -> ExitCode {
         Ok(cluster) => cluster,
         Err(e) => return broke(&format!("the shop did not start: {e}")),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match demo::Demo::runtime() {
         Ok(runtime) => runtime,
-        Err(e) => return broke(&format!("cannot start a runtime: {e}")),
+        Err(e) => return broke(&e),
     };
     let started = SystemTime::now();
     let demo = Demo::new(&cluster);
     let outcome = runtime.block_on(script(&demo));
-    let written = write_report(&args.out, started, &cluster, &demo, &outcome);
+    let written = write_report(&args, started, &cluster, &demo, &outcome);
     drop(cluster);
     match (outcome, written) {
         (Ok(findings), Ok(table)) => {
@@ -117,11 +87,7 @@ fn main() -> ExitCode {
             let passed = checks(&findings).iter().all(|c| c.passed);
             lesson(passed);
             print!("{table}");
-            if passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            verdict(passed)
         }
         (Ok(_), Err(e)) => broke(&format!("could not write the report: {e}")),
         (Err(e), written) => {
@@ -131,11 +97,6 @@ fn main() -> ExitCode {
             broke(&format!("the demo broke: {e}"))
         }
     }
-}
-
-fn broke(message: &str) -> ExitCode {
-    eprintln!("lab: {message}");
-    ExitCode::from(2)
 }
 
 /// The front-end's two pages.
@@ -618,17 +579,14 @@ fn lesson(passed: bool) {
 /// `history.jsonl` of every request, `report.html`, the node logs), plus `timeline.txt`
 /// (what the terminal showed) and `figures.json`. Returns the terminal's table.
 fn write_report(
-    out: &Path,
+    args: &demo::Demo,
     started: SystemTime,
     cluster: &Cluster,
     demo: &Demo<'_>,
     outcome: &Result<Findings, String>,
 ) -> Result<String, String> {
+    let out = args.report_dir(cluster)?;
     let io = |e: std::io::Error| format!("{}: {e}", out.display());
-    std::fs::create_dir_all(out).map_err(io)?;
-    for id in cluster.ids() {
-        let _ = std::fs::copy(cluster.log_path(&id), out.join(format!("{id}.log")));
-    }
     let timeline = demo.timeline.lock().join("\n") + "\n";
     std::fs::write(out.join("timeline.txt"), timeline).map_err(io)?;
     let spans = demo.spans.lock().clone();

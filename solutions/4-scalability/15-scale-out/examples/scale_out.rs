@@ -17,37 +17,19 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use common::{Traffic, final_reads, node_args, ring_view, served_per_second, settled};
 use harness::Cluster;
 use harness::check::{Checker, NoLostAcks, largest_at_most, smallest_at_least};
+use harness::demo::{Demo, broke, verdict};
 use harness::history::Completion;
 use harness::load::{Load, Schedule, Shot};
 use harness::report::{self, Span};
 use serde_json::json;
-
-/// The demo's flags, given by `cargo lab demo scale-out`.
-#[derive(Debug, Parser)]
-struct Args {
-    /// The node binary to run (the lab builds the solution's or the attendee's).
-    #[arg(long)]
-    node: PathBuf,
-    /// The report directory (created).
-    #[arg(long)]
-    out: PathBuf,
-    /// Seeds which node and cart each request goes to.
-    #[arg(long, default_value_t = 15)]
-    seed: u64,
-    /// Whose code runs, for the narration: "the reference solution" or "your exercise".
-    #[arg(long, default_value = "the reference solution")]
-    whose: String,
-}
 
 /// One node's capacity: 4 workers of 80 ms.
 const CAPACITY: f64 = 50.0;
@@ -68,19 +50,13 @@ for the ring, tells every member, and each member hands it the carts it now owns
 'served' climb from 50 to 100 to 150 a second, and how few carts each join moves.";
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    println!("== demo: scale-out ==\n");
-    for line in INTRO.lines() {
-        println!("  {line}");
-    }
-    println!("\n  running {} (seed {})\n", args.whose, args.seed);
-    match run(&args) {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::from(1),
-        Err(e) => {
-            eprintln!("lab: {e}");
-            ExitCode::from(2)
-        }
+    let args = Demo::start("scale-out", INTRO);
+    // The seed draws which node and cart each request goes to.
+    let seed = args.seed_or(15);
+    println!("  running {} (seed {seed})\n", args.whose);
+    match run(&args, seed) {
+        Ok(passed) => verdict(passed),
+        Err(e) => broke(&e),
     }
 }
 
@@ -94,22 +70,18 @@ struct Joined {
     carts: usize,
 }
 
-fn run(args: &Args) -> Result<bool, String> {
+fn run(args: &Demo, seed: u64) -> Result<bool, String> {
     let cluster = Cluster::builder(&args.node)
         .nodes(1)
         .standby(NODES - 1)
         .args(node_args(1, 4, 80, 8))
-        .seed(args.seed)
+        .seed(seed)
         .start()
         .map_err(|e| format!("the first node did not start: {e}"))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .map_err(|e| format!("no runtime: {e}"))?;
+    let runtime = Demo::runtime()?;
     let ids = cluster.ids();
     let live = Arc::new(AtomicUsize::new(1));
-    let mut traffic = Traffic::to(&cluster, &ids, Duration::from_secs(5), args.seed);
+    let mut traffic = Traffic::to(&cluster, &ids, Duration::from_secs(5), seed);
     traffic.carts = 1000;
     traffic.read_share = 0.2;
     traffic.live = Some(live.clone());
@@ -293,7 +265,7 @@ fn run(args: &Args) -> Result<bool, String> {
     let title = format!("scale-out: 1 -> {NODES} nodes at {RATE:.0} requests a second");
     let run = report::Run {
         title: &title,
-        seed: Some(args.seed),
+        seed: Some(seed),
         load: &report,
         history: &traffic.history,
         checks: &checks,
@@ -304,7 +276,7 @@ fn run(args: &Args) -> Result<bool, String> {
     let io = |e: std::io::Error| format!("cannot write the report: {e}");
     std::fs::write(args.out.join("timeline.txt"), timeline.join("\n") + "\n").map_err(io)?;
     let figures = json!({
-        "seed": args.seed,
+        "seed": seed,
         "capacity_per_node": CAPACITY,
         "offered": RATE,
         "served_per_second": per_size,
@@ -316,9 +288,7 @@ fn run(args: &Args) -> Result<bool, String> {
     });
     let text = serde_json::to_string_pretty(&figures).map_err(|e| e.to_string())?;
     std::fs::write(args.out.join("figures.json"), text + "\n").map_err(io)?;
-    for id in cluster.ids() {
-        let _ = std::fs::copy(cluster.log_path(&id), args.out.join(format!("{id}.log")));
-    }
+    args.report_dir(&cluster)?;
     println!("\n{table}");
     Ok(checks.iter().all(|c| c.passed))
 }
