@@ -22,6 +22,7 @@
 //! - [`scenario`]: a cluster, a workload, a fault schedule and checks, as a TOML file; a run
 //!   whose faults touched nothing is inconclusive.
 //! - [`compose`]: the docker-compose cluster: the container verbs.
+//! - [`checkout`]: section 4's checkout from outside: its client, loads, per-second table.
 //! - [`demo`]: a code demo's flags from `cargo lab demo`, its intro, seed and report directory.
 //! - [`props`]: the lab's proptest configuration and `for_all!`.
 //! - [`watch`]: what each node thinks: every running node's answer to one `GET`, polled
@@ -54,6 +55,7 @@ pub mod proxy;
 pub use proxy::{Proxy, ProxyStats};
 
 pub mod check;
+pub mod checkout;
 pub mod compose;
 pub mod demo;
 pub mod deployment;

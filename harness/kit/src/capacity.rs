@@ -15,6 +15,8 @@
 //! - [`Capacity::routes`]: the pool as a node: `POST /work` (one request's worth of work) and
 //!   `GET`/`PUT /internal/capacity` (the pool's figures; a new service time while it runs, so
 //!   that capacity can halve mid-run). Exercise 12 drives `POST /work` directly.
+//! - [`checkout`]: the shop's edge in front of the pool (exercises 13 and 14): `POST /checkout`
+//!   through a [`checkout::Gate`] of the edge's own, and its receipt.
 //! - On `/metrics` ([`Capacity::with_metrics`]): `capacity_workers`,
 //!   `capacity_service_time_seconds`, `capacity_queue_depth` (requests waiting for a worker),
 //!   `capacity_busy_workers` and `capacity_served_total`. No labels, so nothing a client
@@ -49,6 +51,8 @@ use tokio::sync::Semaphore;
 
 use crate::sync::Mutex;
 use crate::{ApiError, Json, Metrics, Routes};
+
+pub mod checkout;
 
 /// The most workers a pool may have.
 pub const MAX_WORKERS: usize = 1024;

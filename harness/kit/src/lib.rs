@@ -37,7 +37,8 @@
 //! - [`cart`]: the shop's cart API, defined once for every data node, and [`CartClient`],
 //!   the one client of it.
 //! - [`capacity`]: a node of known capacity for section 4: c workers, a fixed service time
-//!   s, so it serves c / s a second on any machine; its queue depth on `/metrics`.
+//!   s, so it serves c / s a second on any machine; its queue depth on `/metrics`; the
+//!   shop's checkout edge in front of it ([`capacity::checkout`]).
 //! - [`sync`]: a mutex without poisoning (a panic ends the node, or a supervised child).
 //!
 //! The exact formats, once:

@@ -26,36 +26,18 @@ mod edge;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
-use clap::Parser;
-use edge::{CAPACITY, EXPIRED, MAX_QUEUE, REJECTED, SLO, checkout, client, metric, rss_of};
+use edge::{CAPACITY, MAX_QUEUE, SLO, rss_of};
 use harness::Cluster;
 use harness::check::{Bound, CheckResult};
-use harness::history::{Action, History};
-use harness::load::{Load, LoadReport, Outcome, Schedule, Shot, Window, new_histogram, record_us};
+use harness::checkout::{self, REJECTED, Seconds, metric};
+use harness::demo::{Demo, broke, verdict};
+use harness::history::History;
+use harness::load::{Load, LoadReport, Schedule, Window, new_histogram};
 use harness::report::{self, Span};
-use hdrhistogram::Histogram;
 use node_kit::sync::Mutex;
 use serde_json::json;
-
-/// The demo's flags, given by `cargo lab demo black-friday`.
-#[derive(Debug, Parser)]
-struct Args {
-    /// The node binary to run (the lab builds the solution's or the attendee's).
-    #[arg(long)]
-    node: PathBuf,
-    /// The report directory (created).
-    #[arg(long)]
-    out: PathBuf,
-    /// Nothing here is random; the seed only names the run.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Whose code runs, for the narration: "the reference solution" or "your exercise".
-    #[arg(long, default_value = "the reference solution")]
-    whose: String,
-}
 
 /// Clients give up on a checkout after this.
 const GIVE_UP: Duration = Duration::from_millis(1500);
@@ -112,71 +94,12 @@ fn narration(second: u64) -> Option<&'static str> {
     }
 }
 
-/// One second of one edge, as the terminal shows it live.
-#[derive(Clone)]
-struct Second {
-    ok: u64,
-    in_time: u64,
-    refused: u64,
-    gave_up: u64,
-    other: u64,
-    ok_latency: Histogram<u64>,
-}
-
-impl Default for Second {
-    fn default() -> Self {
-        Second {
-            ok: 0,
-            in_time: 0,
-            refused: 0,
-            gave_up: 0,
-            other: 0,
-            ok_latency: new_histogram(),
-        }
-    }
-}
-
-/// Each edge's seconds, by the second its replies came back in.
-#[derive(Default)]
-struct Live {
-    seconds: [Vec<Second>; 2],
-}
-
-impl Live {
-    fn record(&mut self, edge: usize, at: Duration, latency: Duration, outcome: &Outcome) {
-        let i = at.as_secs() as usize;
-        let seconds = &mut self.seconds[edge];
-        if seconds.len() <= i {
-            seconds.resize(i + 1, Second::default());
-        }
-        let s = &mut seconds[i];
-        match outcome {
-            Outcome::Ok => {
-                s.ok += 1;
-                s.in_time += u64::from(latency <= SLO);
-                record_us(&mut s.ok_latency, latency.as_micros() as u64);
-            }
-            Outcome::Fail(kind) if kind == REJECTED || kind == EXPIRED => s.refused += 1,
-            Outcome::Unknown(kind) if kind == "timeout" => s.gave_up += 1,
-            _ => s.other += 1,
-        }
-    }
-}
-
 fn main() -> ExitCode {
-    let args = Args::parse();
-    println!("== demo: black-friday ==\n");
-    for line in INTRO.lines() {
-        println!("  {line}");
-    }
-    println!();
+    let args = Demo::start("black-friday", INTRO);
     println!(
         "starting 2 edge nodes of {} ({}): n1 regulated, n2 the control\n",
         args.whose,
-        args.node
-            .file_name()
-            .map(|f| f.to_string_lossy())
-            .unwrap_or_default(),
+        args.node_name(),
     );
     let cluster = match Cluster::builder(&args.node)
         .nodes(2)
@@ -186,29 +109,22 @@ fn main() -> ExitCode {
         Ok(cluster) => cluster,
         Err(e) => return broke(&format!("the edges did not start: {e}")),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match Demo::runtime() {
         Ok(runtime) => runtime,
-        Err(e) => return broke(&format!("cannot start a runtime: {e}")),
+        Err(e) => return broke(&e),
     };
-    let seed = args.seed.unwrap_or(13);
+    let seed = args.seed_or(13);
     let started = SystemTime::now();
     let result = runtime.block_on(play(&cluster));
     let outcome = match result {
         Ok(run) => run,
         Err(e) => {
-            for id in cluster.ids() {
-                let _ = std::fs::create_dir_all(&args.out);
-                let _ = std::fs::copy(cluster.log_path(&id), args.out.join(format!("{id}.log")));
-            }
+            let _ = args.report_dir(&cluster);
             eprintln!("the node logs are in {}", args.out.display());
             return broke(&format!("the demo broke: {e}"));
         }
     };
-    let written = write_report(&args.out, seed, started, &cluster, &outcome);
+    let written = write_report(&args, seed, started, &cluster, &outcome);
     drop(cluster);
     match written {
         Ok(table) => {
@@ -222,19 +138,10 @@ fn main() -> ExitCode {
                 "side by side: {}",
                 args.out.join("side-by-side.html").display()
             );
-            if passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            verdict(passed)
         }
         Err(e) => broke(&format!("could not write the report: {e}")),
     }
-}
-
-fn broke(message: &str) -> ExitCode {
-    eprintln!("lab: {message}");
-    ExitCode::from(2)
 }
 
 /// What the run measured, for the report.
@@ -282,58 +189,23 @@ async fn play(cluster: &Cluster) -> Result<Measured, String> {
 
     let (schedule, duration) = schedule();
     let start = Instant::now() + Duration::from_millis(200);
-    let live = Arc::new(Mutex::new(Live::default()));
+    let live = Seconds::shared(SLO);
     let histories = [History::starting_at(start), History::starting_at(start)];
-    let mut loads = Vec::new();
-    for (i, node) in EDGES.iter().enumerate() {
-        let addr = cluster
-            .direct_addr(node)
-            .unwrap_or_else(|| cluster.addr(node));
-        let url = format!("http://{addr}/checkout");
-        let (client, live, history) = (client(), live.clone(), histories[i].clone());
-        let node = node.to_string();
-        // The checkout gives up itself, so that its history records it; the load's own
-        // timeout is only a backstop.
-        let load = Load::new(schedule.clone(), duration)
+    // Each checkout gives up itself after GIVE_UP, so that its history records it; the
+    // load's own timeout is only a backstop.
+    let load = || {
+        Load::new(schedule.clone(), duration)
             .timeout(GIVE_UP + Duration::from_millis(500))
-            .starting_at(start)
-            .max_in_flight(20_000);
-        loads.push(load.run(move |shot: Shot| {
-            let (client, url, live, history, node) = (
-                client.clone(),
-                url.clone(),
-                live.clone(),
-                history.clone(),
-                node.clone(),
-            );
-            async move {
-                let invocation = history.invoke(
-                    node.as_str(),
-                    Action::Request {
-                        name: "POST /checkout".into(),
-                    },
-                );
-                let cart = format!("{node}-{}", shot.index);
-                let outcome =
-                    match tokio::time::timeout(GIVE_UP, checkout(&client, &url, &cart)).await {
-                        Ok(outcome) => outcome,
-                        Err(_) => Outcome::unknown("timeout"),
-                    };
-                let now = start.elapsed();
-                live.lock()
-                    .record(i, now, now.saturating_sub(shot.intended), &outcome);
-                outcome.record(invocation);
-                outcome
-            }
-        }));
-    }
-    let second_load = loads.pop().expect("two loads");
-    let first_load = loads.pop().expect("two loads");
-    let printer = print_seconds(cluster, live.clone(), start, duration + GIVE_UP);
-    let (regulated, unregulated, (timeline, peaks)) =
-        tokio::join!(first_load, second_load, printer);
-    let regulated = regulated.map_err(|e| e.to_string())?;
-    let unregulated = unregulated.map_err(|e| e.to_string())?;
+            .max_in_flight(20_000)
+    };
+    let [n1, n2] = EDGES;
+    let printer = print_seconds(cluster, &live, start, duration + GIVE_UP);
+    let (regulated, unregulated, (timeline, peaks)) = tokio::join!(
+        checkout::drive(cluster, n1, load(), &histories[0], &live, Some(GIVE_UP)),
+        checkout::drive(cluster, n2, load(), &histories[1], &live, Some(GIVE_UP)),
+        printer
+    );
+    let (regulated, unregulated) = (regulated?, unregulated?);
     let reports = [regulated, unregulated];
     let figures = [peak_figures(&reports[0]), peak_figures(&reports[1])];
     let checks = checks(&figures, &reports, &peaks);
@@ -357,7 +229,7 @@ async fn play(cluster: &Cluster) -> Result<Measured, String> {
 /// Prints one line a second while the run goes, and samples each node's queue and memory.
 async fn print_seconds(
     cluster: &Cluster,
-    live: Arc<Mutex<Live>>,
+    live: &Mutex<Seconds>,
     start: Instant,
     until: Duration,
 ) -> (Vec<String>, [Peak; 2]) {
@@ -419,23 +291,7 @@ async fn print_seconds(
                 schedule.rate_at(Duration::from_secs(second) + Duration::from_millis(500));
             let (a, b) = {
                 let live = live.lock();
-                let at = |i: usize| {
-                    live.seconds[i]
-                        .get(second as usize)
-                        .cloned()
-                        .unwrap_or_default()
-                };
-                (at(0), at(1))
-            };
-            let p99 = |s: &Second| {
-                if s.ok_latency.is_empty() {
-                    "-".to_string()
-                } else {
-                    format!(
-                        "{:.0} ms",
-                        s.ok_latency.value_at_quantile(0.99) as f64 / 1000.0
-                    )
-                }
+                (live.second(EDGES[0], second), live.second(EDGES[1], second))
             };
             say(
                 &mut timeline,
@@ -447,7 +303,7 @@ async fn print_seconds(
                     a.ok,
                     a.refused,
                     queues[0],
-                    p99(&a),
+                    a.quantile(0.99),
                     b.in_time,
                     b.ok,
                     b.gave_up,
@@ -576,18 +432,16 @@ fn lesson(passed: bool, lag: Duration) {
 /// The report directory: the regulated run's report at the top, the control's in
 /// `unregulated/`, both side by side in `side-by-side.html`; returns the terminal's table.
 fn write_report(
-    out: &Path,
+    args: &Demo,
     seed: u64,
     started: SystemTime,
     cluster: &Cluster,
     run: &Measured,
 ) -> Result<String, String> {
+    let out = args.report_dir(cluster)?;
     let io = |e: std::io::Error| format!("{}: {e}", out.display());
     let control_dir = out.join("unregulated");
     std::fs::create_dir_all(&control_dir).map_err(io)?;
-    for id in cluster.ids() {
-        let _ = std::fs::copy(cluster.log_path(&id), out.join(format!("{id}.log")));
-    }
     std::fs::write(out.join("timeline.txt"), run.timeline.join("\n") + "\n").map_err(io)?;
     let edge_json = |i: usize| {
         let f = run.figures[i];

@@ -1,5 +1,6 @@
 //! The shop's edge node, given: `POST /checkout` through the regulator to a service of known
-//! capacity (the kit's [`Capacity`]: c workers, s each, so c / s a second on any machine).
+//! capacity (the kit's [`Capacity`]: c workers, s each, so c / s a second on any machine;
+//! the kit's [`checkout`] edge: the wire, the receipt, the wiring).
 //!
 //! ```text
 //! POST /checkout   {"cart": "<id>"}
@@ -29,14 +30,16 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::response::Response;
+use axum::routing::get;
+use node_kit::capacity::checkout::{self, Gate};
 use node_kit::capacity::{Capacity, CapacityFlags};
-use node_kit::cart::validate;
 use node_kit::{Json, NodeContext, Routes};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use crate::regulator::{Figures, Limits, Regulator, refuse};
+pub use node_kit::capacity::checkout::Receipt;
+
+use crate::regulator::{Figures, Limits, Pass, Regulator, refuse};
 
 /// The edge's own flags, after `--`.
 #[derive(Debug, Clone, clap::Args)]
@@ -61,11 +64,10 @@ pub struct Flags {
 const MAX_QUEUE: usize = 100_000;
 const MAX_WAIT: Duration = Duration::from_secs(60);
 
-/// The edge, shared by its handlers.
+/// The edge, shared by its handlers: what sits in front of the service.
 #[derive(Clone)]
 struct Edge {
     regulator: Regulator,
-    capacity: Capacity,
     /// Off for the control run.
     regulated: Arc<AtomicBool>,
 }
@@ -95,58 +97,26 @@ pub fn routes(ctx: &NodeContext, flags: &Flags) -> Result<Routes, String> {
     let edge = Edge {
         regulator: Regulator::new(limits, Some(ctx.metrics.clone())),
         regulated: Arc::new(AtomicBool::new(!flags.unregulated)),
-        capacity: capacity.clone(),
     };
-    Ok(Routes::new()
-        .public(
-            Router::new()
-                .route("/checkout", post(checkout))
-                .with_state(edge.clone()),
-        )
-        .internal(
-            Router::new()
-                .route("/regulator", get(figures).put(switch))
-                .with_state(edge)
-                .merge(capacity.internal_routes()),
-        ))
+    let internal = Router::new()
+        .route("/regulator", get(figures).put(switch))
+        .with_state(edge.clone());
+    Ok(checkout::routes(&capacity, edge, internal))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Checkout {
-    cart: String,
-}
+impl Gate for Edge {
+    /// Dropping it hands the slot to the next in line; none for the control.
+    type Pass = Option<Pass>;
 
-/// A served checkout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Receipt {
-    pub cart: String,
-    /// Time waiting for a worker, in the regulator's queue or the service's.
-    pub waited_ms: f64,
-    pub served_ms: f64,
-}
-
-async fn checkout(State(edge): State<Edge>, Json(order): Json<Checkout>) -> Response {
-    if let Err(e) = validate("cart", &order.cart) {
-        return e.into_response();
-    }
-    let started = std::time::Instant::now();
-    // Held until the work is done: dropping it hands the slot to the next in line.
-    let _pass = if edge.regulated.load(Ordering::Relaxed) {
-        match edge.regulator.enter().await {
-            Ok(pass) => Some(pass),
-            Err(why) => return refuse(why, edge.regulator.limits().retry_after),
+    async fn enter(&self) -> Result<Option<Pass>, Response> {
+        if !self.regulated.load(Ordering::Relaxed) {
+            return Ok(None);
         }
-    } else {
-        None
-    };
-    let served = edge.capacity.serve_since(started).await;
-    Json(Receipt {
-        cart: order.cart,
-        waited_ms: served.waited.as_secs_f64() * 1000.0,
-        served_ms: served.served.as_secs_f64() * 1000.0,
-    })
-    .into_response()
+        match self.regulator.enter().await {
+            Ok(pass) => Ok(Some(pass)),
+            Err(why) => Err(refuse(why, self.regulator.limits().retry_after)),
+        }
+    }
 }
 
 async fn figures(State(edge): State<Edge>) -> Json<Figures> {

@@ -23,41 +23,21 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime};
 
 use adaptive_limits_solution::Figures;
-use clap::Parser;
-use common::{
-    HALVED, REJECTED, SERVICE_TIME, TARGET, WORKERS, checkout, client, node_args, optimum,
-};
+use common::{HALVED, SERVICE_TIME, TARGET, WORKERS, node_args, optimum};
 use harness::Cluster;
 use harness::check::{Bound, CheckResult};
-use harness::history::{Action, History};
-use harness::load::{Load, LoadReport, Outcome, Schedule, Shot, new_histogram, record_us};
+use harness::checkout::{self, Seconds};
+use harness::demo::{Demo, broke, verdict};
+use harness::history::History;
+use harness::load::{Load, LoadReport, Schedule, new_histogram};
 use harness::report::{self, Span};
 use hdrhistogram::Histogram;
 use node_kit::sync::Mutex;
 use serde_json::json;
-
-/// The demo's flags, given by `cargo lab demo capacity-halves`.
-#[derive(Debug, Parser)]
-struct Args {
-    /// The node binary to run (the lab builds the solution's or the attendee's).
-    #[arg(long)]
-    node: PathBuf,
-    /// The report directory (created).
-    #[arg(long)]
-    out: PathBuf,
-    /// Nothing here is random; the seed only names the run.
-    #[arg(long)]
-    seed: Option<u64>,
-    /// Whose code runs, for the narration: "the reference solution" or "your exercise".
-    #[arg(long, default_value = "the reference solution")]
-    whose: String,
-}
 
 const RATE: f64 = 150.0;
 const RUN: Duration = Duration::from_secs(13);
@@ -90,49 +70,6 @@ fn narration(second: u64) -> Option<&'static str> {
 }
 
 /// One second of one edge, by the second its replies came back in.
-#[derive(Clone)]
-struct Second {
-    ok: u64,
-    refused: u64,
-    other: u64,
-    ok_latency: Histogram<u64>,
-}
-
-impl Default for Second {
-    fn default() -> Self {
-        Second {
-            ok: 0,
-            refused: 0,
-            other: 0,
-            ok_latency: new_histogram(),
-        }
-    }
-}
-
-#[derive(Default)]
-struct Live {
-    seconds: [Vec<Second>; 2],
-}
-
-impl Live {
-    fn record(&mut self, edge: usize, at: Duration, latency: Duration, outcome: &Outcome) {
-        let i = at.as_secs() as usize;
-        let seconds = &mut self.seconds[edge];
-        if seconds.len() <= i {
-            seconds.resize(i + 1, Second::default());
-        }
-        let s = &mut seconds[i];
-        match outcome {
-            Outcome::Ok => {
-                s.ok += 1;
-                record_us(&mut s.ok_latency, latency.as_micros() as u64);
-            }
-            Outcome::Fail(kind) if kind == REJECTED => s.refused += 1,
-            _ => s.other += 1,
-        }
-    }
-}
-
 /// One look at both edges' limiters.
 #[derive(Clone)]
 struct Look {
@@ -141,19 +78,11 @@ struct Look {
 }
 
 fn main() -> ExitCode {
-    let args = Args::parse();
-    println!("== demo: capacity-halves ==\n");
-    for line in INTRO.lines() {
-        println!("  {line}");
-    }
-    println!();
+    let args = Demo::start("capacity-halves", INTRO);
     println!(
         "starting 2 edge nodes of {} ({}): n1 adaptive, n2 fixed at 20\n",
         args.whose,
-        args.node
-            .file_name()
-            .map(|f| f.to_string_lossy())
-            .unwrap_or_default(),
+        args.node_name(),
     );
     let cluster = match Cluster::builder(&args.node)
         .nodes(2)
@@ -163,28 +92,21 @@ fn main() -> ExitCode {
         Ok(cluster) => cluster,
         Err(e) => return broke(&format!("the edges did not start: {e}")),
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-    {
+    let runtime = match Demo::runtime() {
         Ok(runtime) => runtime,
-        Err(e) => return broke(&format!("cannot start a runtime: {e}")),
+        Err(e) => return broke(&e),
     };
-    let seed = args.seed.unwrap_or(14);
+    let seed = args.seed_or(14);
     let started = SystemTime::now();
     let run = match runtime.block_on(play(&cluster)) {
         Ok(run) => run,
         Err(e) => {
-            let _ = std::fs::create_dir_all(&args.out);
-            for id in cluster.ids() {
-                let _ = std::fs::copy(cluster.log_path(&id), args.out.join(format!("{id}.log")));
-            }
+            let _ = args.report_dir(&cluster);
             eprintln!("the node logs are in {}", args.out.display());
             return broke(&format!("the demo broke: {e}"));
         }
     };
-    let written = write_report(&args.out, seed, started, &cluster, &run);
+    let written = write_report(&args, seed, started, &cluster, &run);
     drop(cluster);
     match written {
         Ok(table) => {
@@ -196,19 +118,10 @@ fn main() -> ExitCode {
                 "the limits and the alarm: {}",
                 args.out.join("limit.html").display()
             );
-            if passed {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            }
+            verdict(passed)
         }
         Err(e) => broke(&format!("could not write the report: {e}")),
     }
-}
-
-fn broke(message: &str) -> ExitCode {
-    eprintln!("lab: {message}");
-    ExitCode::from(2)
 }
 
 struct Measured {
@@ -232,43 +145,12 @@ async fn play(cluster: &Cluster) -> Result<Measured, String> {
     answer.map_err(|e| format!("cannot fix n2's limit: {e}"))?;
 
     let start = Instant::now() + Duration::from_millis(200);
-    let live = Arc::new(Mutex::new(Live::default()));
+    let live = Seconds::shared(TARGET);
     let histories = [History::starting_at(start), History::starting_at(start)];
-    let mut loads = Vec::new();
-    for (i, node) in EDGES.iter().enumerate() {
-        let url = common::checkout_url(cluster, node);
-        let (client, live, history) = (client(), live.clone(), histories[i].clone());
-        let node = node.to_string();
-        let load = Load::new(Schedule::Constant { rate: RATE }, RUN)
-            .timeout(Duration::from_secs(2))
-            .starting_at(start);
-        loads.push(load.run(move |shot: Shot| {
-            let (client, url, live, history, node) = (
-                client.clone(),
-                url.clone(),
-                live.clone(),
-                history.clone(),
-                node.clone(),
-            );
-            async move {
-                let invocation = history.invoke(
-                    node.as_str(),
-                    Action::Request {
-                        name: "POST /checkout".into(),
-                    },
-                );
-                let cart = format!("{node}-{}", shot.index);
-                let outcome = checkout(&client, &url, &cart).await;
-                let now = start.elapsed();
-                live.lock()
-                    .record(i, now, now.saturating_sub(shot.intended), &outcome);
-                outcome.record(invocation);
-                outcome
-            }
-        }));
-    }
-    let second = loads.pop().expect("two loads");
-    let first = loads.pop().expect("two loads");
+    let load = || Load::new(Schedule::Constant { rate: RATE }, RUN).timeout(Duration::from_secs(2));
+    let [n1, n2] = EDGES;
+    let first = checkout::drive(cluster, n1, load(), &histories[0], &live, None);
+    let second = checkout::drive(cluster, n2, load(), &histories[1], &live, None);
     let changes = async {
         for (at, s) in [(HALVE_AT, HALVED), (RESTORE_AT, SERVICE_TIME)] {
             tokio::time::sleep_until((start + at).into()).await;
@@ -277,13 +159,9 @@ async fn play(cluster: &Cluster) -> Result<Measured, String> {
             }
         }
     };
-    let (a, b, (timeline, looks), ()) = tokio::join!(
-        first,
-        second,
-        print_seconds(cluster, live.clone(), start),
-        changes
-    );
-    let reports = [a.map_err(|e| e.to_string())?, b.map_err(|e| e.to_string())?];
+    let (a, b, (timeline, looks), ()) =
+        tokio::join!(first, second, print_seconds(cluster, &live, start), changes);
+    let reports = [a?, b?];
     let (checks, figures) = checks(&reports, &looks);
     Ok(Measured {
         reports,
@@ -298,7 +176,7 @@ async fn play(cluster: &Cluster) -> Result<Measured, String> {
 /// Prints a line a second while the run goes, and looks at both limiters every 100 ms.
 async fn print_seconds(
     cluster: &Cluster,
-    live: Arc<Mutex<Live>>,
+    live: &Mutex<Seconds>,
     start: Instant,
 ) -> (Vec<String>, Vec<Look>) {
     let mut timeline = Vec::new();
@@ -357,13 +235,7 @@ async fn print_seconds(
             };
             let (a, b) = {
                 let live = live.lock();
-                let at = |i: usize| {
-                    live.seconds[i]
-                        .get(second as usize)
-                        .cloned()
-                        .unwrap_or_default()
-                };
-                (at(0), at(1))
+                (live.second(EDGES[0], second), live.second(EDGES[1], second))
             };
             // The limit and the alarm as they stood at the end of the second.
             let end = Duration::from_secs(second + 1);
@@ -375,16 +247,6 @@ async fn print_seconds(
                     .and_then(|l| l.edges[i].clone())
             };
             let (fa, fb) = (state(0), state(1));
-            let q = |s: &Second, q: f64| {
-                if s.ok_latency.is_empty() {
-                    "-".to_string()
-                } else {
-                    format!(
-                        "{:.0} ms",
-                        s.ok_latency.value_at_quantile(q) as f64 / 1000.0
-                    )
-                }
-            };
             let alarm = |f: &Option<Figures>| match f {
                 Some(f) if f.alarm.active => "SET",
                 Some(_) => "-",
@@ -399,12 +261,12 @@ async fn print_seconds(
                     fa.as_ref().map_or(0.0, |f| f.limit),
                     a.ok,
                     a.refused,
-                    q(&a, 0.5),
-                    q(&a, 0.99),
+                    a.quantile(0.5),
+                    a.quantile(0.99),
                     alarm(&fa),
                     b.refused,
-                    q(&b, 0.5),
-                    q(&b, 0.99),
+                    b.quantile(0.5),
+                    b.quantile(0.99),
                     alarm(&fb),
                 ),
             );
@@ -565,18 +427,16 @@ fn lesson(passed: bool, lag: Duration) {
 }
 
 fn write_report(
-    out: &Path,
+    args: &Demo,
     seed: u64,
     started: SystemTime,
     cluster: &Cluster,
     run: &Measured,
 ) -> Result<String, String> {
+    let out = args.report_dir(cluster)?;
     let io = |e: std::io::Error| format!("{}: {e}", out.display());
     let fixed_dir = out.join("fixed");
     std::fs::create_dir_all(&fixed_dir).map_err(io)?;
-    for id in cluster.ids() {
-        let _ = std::fs::copy(cluster.log_path(&id), out.join(format!("{id}.log")));
-    }
     std::fs::write(out.join("timeline.txt"), run.timeline.join("\n") + "\n").map_err(io)?;
     let text = serde_json::to_string_pretty(&run.figures).map_err(|e| e.to_string())?;
     std::fs::write(out.join("figures.json"), text + "\n").map_err(io)?;

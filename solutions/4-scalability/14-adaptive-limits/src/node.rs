@@ -1,6 +1,7 @@
 //! The shop's edge node, given: `POST /checkout` through the adaptive limiter to a service of
 //! known capacity (the kit's [`Capacity`]: c workers, s each, c / s a second on any machine),
 //! whose service time can change while it runs (`PUT /internal/capacity`): capacity halves.
+//! The wire, the receipt and the wiring are the kit's [`checkout`] edge, as in exercise 13.
 //!
 //! ```text
 //! POST /checkout   {"cart": "<id>"}
@@ -31,14 +32,16 @@ use axum::Router;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::get;
+use node_kit::capacity::checkout::{self, Gate};
 use node_kit::capacity::{Capacity, CapacityFlags};
-use node_kit::cart::validate;
 use node_kit::{ApiError, Json, NodeContext, Routes};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
+
+pub use node_kit::capacity::checkout::{OVERLOADED, Receipt};
 
 use crate::alarm::{Alarm, Watermarks};
-use crate::limit::{Aimd, Figures, Limiter};
+use crate::limit::{Aimd, Figures, Limiter, Ticket};
 
 /// The edge's own flags, after `--`.
 #[derive(Debug, Clone, clap::Args)]
@@ -84,11 +87,10 @@ pub fn aimd(target: Duration) -> Aimd {
     }
 }
 
-/// The edge, shared by its handlers.
+/// The edge, shared by its handlers: what sits in front of the service.
 #[derive(Clone)]
 struct Edge {
     limiter: Limiter,
-    capacity: Capacity,
     aimd: Aimd,
 }
 
@@ -118,67 +120,32 @@ pub fn routes(ctx: &NodeContext, flags: &Flags) -> Result<Routes, String> {
         None => Limiter::new(initial as f64, Some(aimd), alarm, Some(ctx.metrics.clone())),
     };
     limiter.spawn_sampler();
-    let edge = Edge {
-        limiter,
-        capacity: capacity.clone(),
-        aimd,
-    };
-    Ok(Routes::new()
-        .public(
-            Router::new()
-                .route("/checkout", post(checkout))
-                .with_state(edge.clone()),
-        )
-        .internal(
-            Router::new()
-                .route("/limit", get(figures).put(fix))
-                .with_state(edge)
-                .merge(capacity.internal_routes()),
-        ))
+    let edge = Edge { limiter, aimd };
+    let internal = Router::new()
+        .route("/limit", get(figures).put(fix))
+        .with_state(edge.clone());
+    Ok(checkout::routes(&capacity, edge, internal))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct Checkout {
-    cart: String,
-}
+impl Gate for Edge {
+    /// Dropping it counts the request's latency.
+    type Pass = Ticket;
 
-/// A served checkout.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Receipt {
-    pub cart: String,
-    /// Time waiting for a worker in the service's queue.
-    pub waited_ms: f64,
-    pub served_ms: f64,
-}
-
-/// The error code of a request refused over the limit (exercise 13's, so its clients read it).
-pub const OVERLOADED: &str = "overloaded";
-
-async fn checkout(State(edge): State<Edge>, Json(order): Json<Checkout>) -> Response {
-    if let Err(e) = validate("cart", &order.cart) {
-        return e.into_response();
+    /// Over the limit, refused at once: no queue in front.
+    async fn enter(&self) -> Result<Ticket, Response> {
+        self.limiter.try_enter().ok_or_else(|| {
+            let mut response = ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                OVERLOADED,
+                "the edge is at its concurrency limit; try again in 1 s",
+            )
+            .into_response();
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(1));
+            response
+        })
     }
-    // Held until the work is done: dropping it counts the request's latency.
-    let Some(_ticket) = edge.limiter.try_enter() else {
-        let mut response = ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            OVERLOADED,
-            "the edge is at its concurrency limit; try again in 1 s",
-        )
-        .into_response();
-        response
-            .headers_mut()
-            .insert(header::RETRY_AFTER, HeaderValue::from(1));
-        return response;
-    };
-    let served = edge.capacity.serve().await;
-    Json(Receipt {
-        cart: order.cart,
-        waited_ms: served.waited.as_secs_f64() * 1000.0,
-        served_ms: served.served.as_secs_f64() * 1000.0,
-    })
-    .into_response()
 }
 
 async fn figures(State(edge): State<Edge>) -> Json<Figures> {

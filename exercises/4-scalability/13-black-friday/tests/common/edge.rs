@@ -1,10 +1,8 @@
-//! The edge's side of the wire, shared by the cluster tests and the demo
-//! (`examples/black_friday.rs` includes this file): the bounds the nodes run with, one
-//! checkout as the load generator counts it, and what a node says about itself.
+//! What the cluster tests and the demo share (`examples/black_friday.rs` includes this
+//! file): the bounds the nodes run with, and what a node says about itself. One checkout as
+//! the load generator counts it is the harness's ([`harness::checkout`]).
 
 use std::time::Duration;
-
-use harness::load::Outcome;
 
 /// The service behind each edge: c workers of s each, so c / s = 100 checkouts a second.
 pub const WORKERS: usize = 4;
@@ -34,61 +32,9 @@ pub fn node_args() -> Vec<String> {
     .into()
 }
 
-/// How the outcome of a checkout is counted.
-pub const REJECTED: &str = "rejected";
-pub const EXPIRED: &str = "expired";
-
-/// A client straight to `node` (not through its proxy: these tests break nothing, and the
-/// proxy's work would be the test process's). It gives up after 2 s: a checkout that waits
-/// for ever (a queue nobody serves) fails the test, it does not hang it.
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .pool_idle_timeout(node_kit::peer::POOL_IDLE)
-        .no_proxy()
-        .build()
-        .expect("an HTTP client")
-}
-
-/// One checkout: `Ok`, `rejected` or `expired` (a 503 of either kind with a `Retry-After`),
-/// or what else it got (`http_<status>`, `503_without_retry_after`, `timeout`, `reset`).
-pub async fn checkout(client: &reqwest::Client, url: &str, cart: &str) -> Outcome {
-    let sent = client
-        .post(url)
-        .json(&serde_json::json!({ "cart": cart }))
-        .send()
-        .await;
-    let response = match sent {
-        Ok(response) => response,
-        Err(e) if e.is_timeout() => return Outcome::unknown("timeout"),
-        Err(e) if e.is_connect() => return Outcome::fail("connect"),
-        Err(_) => return Outcome::unknown("reset"),
-    };
-    let status = response.status().as_u16();
-    let retry_after = response
-        .headers()
-        .get("retry-after")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        .filter(|&s| s >= 1);
-    let Ok(body) = response.json::<serde_json::Value>().await else {
-        return Outcome::fail(format!("http_{status}_without_json"));
-    };
-    match (status, retry_after, body["error"].as_str()) {
-        (200, _, _) => Outcome::Ok,
-        (503, None, _) => Outcome::fail("503_without_retry_after"),
-        (503, Some(_), Some("overloaded")) => Outcome::fail(REJECTED),
-        (503, Some(_), Some("queue_timeout")) => Outcome::fail(EXPIRED),
-        (status, _, _) => Outcome::fail(format!("http_{status}")),
-    }
-}
-
-/// The value of the unlabelled metric `name` in a `/metrics` text.
-pub fn metric(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
-        .and_then(|v| v.trim().parse().ok())
-}
+/// The checkout's client side is the harness's, as every section-4 edge speaks the kit's wire.
+#[allow(unused_imports)] // each user reads its own part
+pub use harness::checkout::{EXPIRED, REJECTED, checkout, client, metric};
 
 /// The resident memory of the process `pid`, in bytes (Linux: `/proc/<pid>/status`).
 pub fn rss_of(pid: u32) -> Option<u64> {

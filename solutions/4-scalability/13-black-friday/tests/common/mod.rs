@@ -6,11 +6,12 @@
 use std::time::{Duration, Instant};
 
 use harness::Cluster;
-use harness::load::{Load, LoadReport, OK, Schedule, Shot};
+use harness::load::{Load, LoadReport, OK, Schedule};
 use hdrhistogram::Histogram;
 
 mod edge;
 pub use edge::*;
+pub use harness::checkout::{metrics, url as checkout_url};
 
 /// A cluster of `n` edge nodes (this crate's binary) with [`node_args`], all regulated.
 pub fn start(n: usize) -> Cluster {
@@ -35,13 +36,6 @@ pub async fn unregulate(cluster: &Cluster, node: &str) {
         .await;
 }
 
-pub fn checkout_url(cluster: &Cluster, node: &str) -> String {
-    let addr = cluster
-        .direct_addr(node)
-        .unwrap_or_else(|| cluster.addr(node));
-    format!("http://{addr}/checkout")
-}
-
 /// Open loop: checkouts to `node` at `rate` a second for `run`, each given up after
 /// `timeout`.
 pub async fn overload(
@@ -51,16 +45,8 @@ pub async fn overload(
     run: Duration,
     timeout: Duration,
 ) -> LoadReport {
-    let client = client();
-    let url = checkout_url(cluster, node);
-    let node_id = node.to_string();
-    Load::new(Schedule::Constant { rate }, run)
-        .timeout(timeout)
-        .run(move |shot: Shot| {
-            let (client, url) = (client.clone(), url.clone());
-            let cart = format!("{node_id}-{}", shot.index);
-            async move { checkout(&client, &url, &cart).await }
-        })
+    let load = Load::new(Schedule::Constant { rate }, run).timeout(timeout);
+    harness::checkout::send(cluster, node, load)
         .await
         .unwrap_or_else(|e| panic!("the load on {node} could not run: {e}"))
 }
@@ -102,20 +88,6 @@ pub fn describe(report: &LoadReport) -> String {
         s.errors,
         s.late_sends,
     )
-}
-
-/// `node`'s `/metrics`.
-pub async fn metrics(cluster: &Cluster, node: &str) -> String {
-    let answer = cluster
-        .http(node)
-        .get("/metrics")
-        .send()
-        .await
-        .and_then(|r| r.error_for_status());
-    let response = cluster
-        .expect_answer(answer, &format!("reading {node}'s metrics"))
-        .await;
-    response.text().await.unwrap_or_default()
 }
 
 /// The resident memory of `node`'s process, in bytes (Linux only).

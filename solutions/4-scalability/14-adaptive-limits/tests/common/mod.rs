@@ -1,7 +1,7 @@
 //! What the cluster tests and the demo share: the edge's service, its target, a stream of
 //! checkouts on schedule (the harness's open-loop generator), and what a node says about its
-//! limit and its alarm while it runs. The client side of a checkout is exercise 13's
-//! (`../13-black-friday/tests/common/edge.rs`): the same wire, the same 503.
+//! limit and its alarm while it runs. The client side of a checkout is the harness's
+//! ([`harness::checkout`]), as exercise 13's: the same wire, the same 503.
 
 #![allow(dead_code)] // each test file uses its own part of it
 
@@ -9,12 +9,10 @@ use std::time::{Duration, Instant};
 
 use adaptive_limits_solution::Figures;
 use harness::Cluster;
-use harness::load::{Load, LoadReport, Schedule, Shot};
+use harness::load::{Load, LoadReport, Schedule};
 
-#[path = "../../../13-black-friday/tests/common/edge.rs"]
-mod edge;
 #[allow(unused_imports)] // each user reads its own part
-pub use edge::{REJECTED, checkout, client, metric};
+pub use harness::checkout::{REJECTED, checkout, client, metric, metrics, url as checkout_url};
 
 /// The service behind each edge: c workers of s each, so c / s = 200 checkouts a second;
 /// halved, s is 40 ms and c / s is 100.
@@ -43,13 +41,6 @@ pub fn node_args() -> Vec<String> {
         TARGET.as_millis().to_string(),
     ]
     .into()
-}
-
-pub fn checkout_url(cluster: &Cluster, node: &str) -> String {
-    let addr = cluster
-        .direct_addr(node)
-        .unwrap_or_else(|| cluster.addr(node));
-    format!("http://{addr}/checkout")
 }
 
 /// Fixes `node`'s limit at `limit`: the control.
@@ -89,17 +80,10 @@ pub async fn load(
     run: Duration,
     start: Instant,
 ) -> LoadReport {
-    let client = client();
-    let url = checkout_url(cluster, node);
-    let node_id = node.to_string();
-    Load::new(Schedule::Constant { rate }, run)
+    let load = Load::new(Schedule::Constant { rate }, run)
         .timeout(Duration::from_secs(2))
-        .starting_at(start)
-        .run(move |shot: Shot| {
-            let (client, url) = (client.clone(), url.clone());
-            let cart = format!("{node_id}-{}", shot.index);
-            async move { checkout(&client, &url, &cart).await }
-        })
+        .starting_at(start);
+    harness::checkout::send(cluster, node, load)
         .await
         .unwrap_or_else(|e| panic!("the load on {node} could not run: {e}"))
 }
@@ -152,20 +136,6 @@ pub fn served_quantile(report: &LoadReport, from: usize, to: usize, q: f64) -> D
         let _ = all.add(&w.ok_latency);
     }
     Duration::from_micros(all.value_at_quantile(q))
-}
-
-/// `node`'s `/metrics`.
-pub async fn metrics(cluster: &Cluster, node: &str) -> String {
-    let answer = cluster
-        .http(node)
-        .get("/metrics")
-        .send()
-        .await
-        .and_then(|r| r.error_for_status());
-    let response = cluster
-        .expect_answer(answer, &format!("reading {node}'s metrics"))
-        .await;
-    response.text().await.unwrap_or_default()
 }
 
 /// A one-line account of the limit over a run, for failure messages.
