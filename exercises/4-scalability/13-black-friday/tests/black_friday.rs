@@ -47,15 +47,25 @@ fn at_three_times_capacity_the_regulated_edge_keeps_its_promise_and_the_unregula
             "a checkout at an idle edge must be served at once: does admit() serve while a slot \
              is free?"
         );
-        let calm = overload(
-            &cluster,
-            "n1",
-            CAPACITY / 2.0,
-            Duration::from_secs(1),
-            GIVE_UP,
-        )
-        .await;
-        println!("half of capacity: {}", describe(&calm));
+        // A run in which the generator itself fell behind measured the machine (beside
+        // stress-ng: 36 of 50 sends late, then a burst the queue could not hold): run again,
+        // at most three runs.
+        let mut run = 1;
+        let calm = loop {
+            let calm = overload(
+                &cluster,
+                "n1",
+                CAPACITY / 2.0,
+                Duration::from_secs(1),
+                GIVE_UP,
+            )
+            .await;
+            println!("half of capacity, run {run}: {}", describe(&calm));
+            if calm.max_lag <= STALL || run == 3 {
+                break calm;
+            }
+            run += 1;
+        };
         // All served, at about the service time. (A stall of the machine of a few hundred
         // ms can bunch the schedule into a burst the queue cannot hold: a few refusals.)
         assert!(
