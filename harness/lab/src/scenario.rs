@@ -824,12 +824,15 @@ fn image_binary(node: &NodeRef) -> String {
     }
 }
 
-/// A figure line per kill or pause (see [`figures`]), and for each the lag between the
-/// fault and the node's last acknowledged add when there was one: the figures count from it.
+/// A figure line per kill or pause (see [`figures`]) that happened (a workload without adds
+/// has no write window, a node without a detector logs no verdict), and for each the lag
+/// between the fault and the node's last acknowledged add when there was one: the figures
+/// count from it.
 pub(crate) fn print_figures(outcome: &scenario::RunOutcome) {
     for (name, value) in figures(outcome) {
-        let shown = value.map_or("never".to_string(), |v| format!("{v:.0} ms"));
-        println!("  {name}: {shown}");
+        if let Some(ms) = value {
+            println!("  {name}: {ms:.0} ms");
+        }
     }
     let Some(history) = read_history(outcome) else {
         return;
