@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End to end on real containers: build the image, bring the compose cluster up, play the
 # node-lost scenario on containers (a node killed under load; availability per second checked
-# by the harness), isolate a node and heal it, run the harness's ComposeCluster against the
-# same image, and take everything down again.
+# by the harness), play exercise 08's failover there (the primary killed under writes, nodes
+# started with the scenario's own flags; nothing acknowledged may be lost), isolate a node
+# and heal it, run the harness's ComposeCluster against the same image, and take everything
+# down again.
 #
 #   scripts/compose-e2e.sh
 #
@@ -12,7 +14,7 @@
 # every exit and checks that nothing labelled with its project is left.
 #
 # It runs its own compose project (lab-e2e-<pid>) on free ports, so an instructor's cluster
-# (project lab, ports 4001-4003) is never touched. Needs curl. About 60 s once the image's
+# (project lab, ports 4001-4003) is never touched. Needs curl. About 90 to 120 s once the image's
 # binaries are built (the first static build of the workspace takes a few minutes).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -192,6 +194,18 @@ kill_under_load() {
     kill_figures=$(grep -E '^  (ok|FAIL) +availability' "$work/node-lost.txt" | tr -s ' ' | head -1)
 }
 
+# --- 3b. Exercise 08's failover on containers ------------------------------------------------
+# The primary SIGKILLed under writes, a backup promoted: the scenario's [cluster] args (W = 2,
+# the detector's T) reach the containers as LAB_NODE_ARGS, docker-compose.yml makes them the
+# nodes' command. Every acknowledged add must survive; exit 1 otherwise. (Its control, W = 1,
+# runs in `cargo lab demo failover --target compose`: one more cluster, another 30 s.)
+failover() {
+    cargo lab scenario run failover --target compose --out "$work/failover" | tee "$work/failover.txt"
+    grep -q 'primary-backup-solution --w 2 --tick-time-ms 2000' "$work/failover.txt" ||
+        fail "the failover scenario did not say it started the nodes with its flags (--w 2 --tick-time-ms 2000)"
+    failover_figures=$(grep -E 'writes unavailable after' "$work/failover.txt" | sed 's/^ *//' | head -1)
+}
+
 # --- 4. Isolate a node and heal it --------------------------------------------------------------
 n1_sees_n3_down() { case "$(peer_state n1 n3)" in down*) return 0 ;; *) return 1 ;; esac }
 n1_sees_n3_up() { [ "$(peer_state n1 n3)" = up ]; }
@@ -233,6 +247,7 @@ harness_on_containers() {
 stage "image (scripts/build-image.sh)" build_image
 stage "up (project $project)" bring_up
 stage "kill n2 under load (cargo lab scenario run node-lost --target compose)" kill_under_load
+stage "failover: the primary killed under writes (cargo lab scenario run failover --target compose)" failover
 stage "isolate n3 and heal it" isolate_and_heal
 stage "harness::compose::ComposeCluster (cargo run -p harness --example compose_faults)" harness_on_containers
-say "figures: image $(docker image inspect -f '{{.Size}}' "$LAB_IMAGE" | awk '{ printf "%.1f MB", $1 / 1e6 }'), up to healthy ${up_to_healthy} s, ${kill_figures}, heal seen by a peer after ${heal_seconds} s"
+say "figures: image $(docker image inspect -f '{{.Size}}' "$LAB_IMAGE" | awk '{ printf "%.1f MB", $1 / 1e6 }'), up to healthy ${up_to_healthy} s, ${kill_figures}, failover ${failover_figures}, heal seen by a peer after ${heal_seconds} s"
