@@ -94,6 +94,8 @@ pub(super) struct Health {
 #[serde(rename_all = "PascalCase")]
 pub(super) struct Config {
     pub(super) env: Option<Vec<String>>,
+    /// The command after the entrypoint: the node's flags (`LAB_NODE_ARGS`).
+    pub(super) cmd: Option<Vec<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -125,7 +127,8 @@ mod tests {
         "Id": "8631199621f8aa",
         "State": {"Status": "running", "Running": true, "Paused": false, "ExitCode": 0,
                   "Health": {"Status": "healthy", "FailingStreak": 0, "Log": []}},
-        "Config": {"Env": ["NODE_ID=n1", "NODE_COOKIE=sesame"], "Labels": {}},
+        "Config": {"Env": ["NODE_ID=n1", "NODE_COOKIE=sesame"], "Cmd": ["--", "--w", "2"],
+                   "Labels": {}},
         "HostConfig": {"PortBindings": {"4000/tcp": [{"HostIp": "127.0.0.1", "HostPort": "4001"}]}},
         "NetworkSettings": {"Networks": {}, "Ports": {}}
     }]"#;
@@ -136,6 +139,10 @@ mod tests {
         let c = all.pop().unwrap();
         assert!(c.state.running && !c.state.paused);
         assert_eq!(c.health(), "healthy");
+        assert_eq!(
+            c.config.cmd.as_deref(),
+            Some(&["--", "--w", "2"].map(String::from)[..])
+        );
         assert_eq!(
             published_addr(&c, "n1").unwrap(),
             "127.0.0.1:4001".parse().unwrap()

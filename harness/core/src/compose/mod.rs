@@ -167,6 +167,7 @@ impl ComposeCluster {
         cluster.check_images()?;
         cluster.compose(&["up", "-d"])?;
         cluster.discover()?;
+        cluster.check_commands()?;
         cluster.wait_healthy(&cluster.ids.clone(), cluster.spec.healthy_timeout)?;
         Ok(cluster)
     }
@@ -260,6 +261,18 @@ impl ComposeCluster {
                 )));
             }
         };
+        Ok(())
+    }
+
+    /// Fails unless every container got the node flags this cluster was built with: a compose
+    /// file without `command: ${LAB_NODE_ARGS:-}` would run the nodes with their defaults and
+    /// the scenario would test another configuration without a word.
+    fn check_commands(&self) -> Result<(), ClusterError> {
+        for id in &self.ids {
+            let c = self.inspect(id)?;
+            check_command(id, c.config.cmd.as_deref(), &self.spec.node_args)
+                .map_err(ClusterError::BadRequest)?;
+        }
         Ok(())
     }
 
@@ -764,6 +777,25 @@ pub fn node_command(args: &[String]) -> Result<String, String> {
     Ok(words.join(" "))
 }
 
+/// Whether a container's command (`docker inspect`'s `Config.Cmd`) is the node flags `args`,
+/// as [`node_command`] gives them: `--` and the flags, or nothing.
+fn check_command(id: &str, cmd: Option<&[String]>, args: &[String]) -> Result<(), String> {
+    let cmd = cmd.unwrap_or_default();
+    let ok = match cmd.split_first() {
+        None => args.is_empty(),
+        Some((dashes, flags)) => dashes == "--" && flags == args,
+    };
+    if ok {
+        return Ok(());
+    }
+    let wanted = node_command(args).unwrap_or_default();
+    Err(format!(
+        "{id} runs with the command {cmd:?}, not the node flags it was given ({wanted:?}); the \
+         compose file must pass LAB_NODE_ARGS on: `command: ${{LAB_NODE_ARGS:-}}` in x-node, as \
+         the repository's docker-compose.yml does"
+    ))
+}
+
 /// Compose's own rule for project names, checked here so the labels we filter on match.
 fn check_project(name: &str) -> Result<(), ClusterError> {
     let ok = name
@@ -837,6 +869,30 @@ mod tests {
         for bad in ["it's", "a\nb"] {
             let err = node_command(&args(&["--x", bad])).unwrap_err();
             assert!(err.contains("--target local"), "{bad:?}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_container_that_did_not_get_its_flags_is_caught() {
+        let words = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let flags = words(&["--w", "2"]);
+        let given = words(&["--", "--w", "2"]);
+        assert_eq!(check_command("n1", Some(&given), &flags), Ok(()));
+        assert_eq!(check_command("n1", None, &[]), Ok(()));
+        assert_eq!(check_command("n1", Some(&[]), &[]), Ok(()));
+        // A compose file without `command:` (the nodes run their defaults), another W, flags
+        // nobody asked for: each named, with what to fix.
+        for (cmd, args) in [
+            (None, &flags),
+            (Some(words(&["--", "--w", "1"])), &flags),
+            (Some(given.clone()), &Vec::new()),
+            (Some(words(&["--w", "2"])), &flags),
+        ] {
+            let err = check_command("n2", cmd.as_deref(), args).unwrap_err();
+            assert!(
+                err.starts_with("n2 runs with") && err.contains("LAB_NODE_ARGS"),
+                "{err}"
+            );
         }
     }
 
