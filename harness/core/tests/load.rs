@@ -115,11 +115,13 @@ async fn a_stall_shows_in_the_open_loop_tail_and_hides_from_a_closed_loop() {
     assert!(window(5).ok > 200, "{:?}", window(5));
     assert!(window(5).latency.max() >= 900_000, "{:?}", window(5));
 
-    // The history tells the same story to the checkers, and the report draws it.
+    // The history tells the same story to the checkers, and the report draws it. The bound
+    // sits between a busy machine's hiccups (a second's p99 of 340 ms beside stress-ng) and
+    // the stall's second, whose p99 is about its whole 1 s.
     let p99 = |exclude: Vec<std::ops::Range<Duration>>| LatencyPercentiles {
         window: Duration::from_secs(1),
         p: 99.0,
-        max: Duration::from_millis(300),
+        max: Duration::from_millis(800),
         exclude,
     };
     let stall_window = Duration::from_secs(4)..Duration::from_secs(5);
