@@ -280,8 +280,12 @@ mod tests {
             panic!("two steps: {:?}", report.steps)
         };
         println!("{calm:?}\n{over:?}");
-        assert_eq!((calm.sent, over.sent), (50, 150));
-        assert_eq!(report.load.sent, 200);
+        // What a stalled machine could not send by the end is dropped, counted (the last
+        // step's last few: beside stress-ng one).
+        let dropped = report.load.dropped;
+        assert!(dropped <= 5, "{dropped} dropped: {:?}", report.load.summary());
+        assert_eq!((calm.sent, over.sent + dropped), (50, 150));
+        assert_eq!(report.load.sent + dropped, 200);
         assert!(
             (80.0..=115.0).contains(&calm.throughput),
             "at half capacity it keeps up: {calm:?}"
