@@ -283,7 +283,11 @@ mod tests {
         // What a stalled machine could not send by the end is dropped, counted (the last
         // step's last few: beside stress-ng one).
         let dropped = report.load.dropped;
-        assert!(dropped <= 5, "{dropped} dropped: {:?}", report.load.summary());
+        assert!(
+            dropped <= 5,
+            "{dropped} dropped: {:?}",
+            report.load.summary()
+        );
         assert_eq!((calm.sent, over.sent + dropped), (50, 150));
         assert_eq!(report.load.sent + dropped, 200);
         assert!(

@@ -248,7 +248,10 @@ fn a_hung_payment_service_leaves_the_product_pages_latency_alone() {
             if healthy.iter().all(|s| s.is_ok()) || run == 3 {
                 break healthy;
             }
-            println!("calm run {run}: {} (a busy machine); once more", codes(&healthy));
+            println!(
+                "calm run {run}: {} (a busy machine); once more",
+                codes(&healthy)
+            );
             run += 1;
         };
         assert!(healthy.iter().all(|s| s.is_ok()), "{}", codes(&healthy));
