@@ -100,7 +100,7 @@ mod coverage;
 mod file;
 mod live;
 mod play;
-mod workload;
+pub mod workload;
 
 pub use live::{Live, Observer};
 pub use play::{RunOptions, RunOutcome, refuse_on_containers, run, run_on, spans};

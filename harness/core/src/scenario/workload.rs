@@ -18,24 +18,27 @@ use crate::load::{self, Outcome, Shot};
 
 /// The traffic: each operation adds a unique item to a seeded cart or reads one (or GETs the
 /// workload's path), on a seeded node. The item is the request id (`w<index>`), so a lost or
-/// duplicated add is visible in the final read.
-pub(super) struct Traffic {
-    pub(super) http: reqwest::Client,
+/// duplicated add is visible in the final read. A scenario drives it with `harness::load`;
+/// the dashboard, at a rate its page changes, calls it shot by shot.
+pub struct Traffic {
+    pub http: reqwest::Client,
     /// The nodes clients send to, each with its cart client (sharing `http`'s pool).
-    pub(super) nodes: Vec<Node>,
-    pub(super) history: History,
+    pub nodes: Vec<Node>,
+    /// Where every operation is recorded.
+    pub history: History,
     /// A plain GET instead of cart traffic.
-    pub(super) get: Option<String>,
-    pub(super) carts: usize,
-    pub(super) read_share: f64,
-    pub(super) seed: u64,
+    pub get: Option<String>,
+    pub carts: usize,
+    pub read_share: f64,
+    /// With the shot's index, picks each operation's node, cart and kind.
+    pub seed: u64,
 }
 
 /// A node as the workload reaches it.
-pub(super) struct Node {
-    pub(super) id: String,
-    pub(super) addr: SocketAddr,
-    pub(super) carts: CartClient,
+pub struct Node {
+    pub id: String,
+    pub addr: SocketAddr,
+    pub carts: CartClient,
 }
 
 impl Node {
@@ -43,7 +46,7 @@ impl Node {
     /// address), so a node that answers "ask the primary" costs the workload one more hop, not
     /// a failed operation: the history records the node the operation was sent to and, when
     /// it is another, the node that served it.
-    pub(super) fn new(
+    pub fn new(
         http: &reqwest::Client,
         id: &str,
         addr: SocketAddr,

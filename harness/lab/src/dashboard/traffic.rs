@@ -1,17 +1,16 @@
 //! The dashboard's workload: cart traffic, open loop, at a rate the page may change at any
-//! moment. The operations are the scenario workload's (a unique item added to a seeded cart,
-//! or a cart read, on a seeded node, every one in the history with the same outcomes), so a
-//! recording replays the same kind of traffic; only the pacing is the dashboard's own, since
-//! `harness::load` runs one schedule fixed in advance.
+//! moment. The operations are the scenario workload's own ([`Traffic`]: a unique item added
+//! to a seeded cart, or a cart read, on a seeded node, every one in the history), so a
+//! recording replayed with the same seed sends the same operations; only the pacing is the
+//! dashboard's, since `harness::load` runs one schedule fixed in advance.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use harness::history::Action;
-use harness::load::Outcome;
-use node_kit::cart::{AddItem, CartClient};
+use harness::load::{Operation, Shot};
+use harness::scenario::workload::{Node, Traffic};
 
 use super::state::Dashboard;
 
@@ -39,28 +38,30 @@ pub async fn drive(dashboard: Arc<Dashboard>) {
             return;
         }
     };
-    let ids = dashboard.ids().to_vec();
-    let everyone: Vec<(String, SocketAddr)> = ids
+    let everyone: Vec<(String, SocketAddr)> = dashboard
+        .ids()
         .iter()
         .map(|id| (id.clone(), dashboard.cluster().addr(id)))
         .collect();
-    let nodes: Arc<Vec<(String, CartClient)>> = Arc::new(
-        everyone
+    let traffic = Arc::new(Traffic {
+        nodes: everyone
             .iter()
-            .map(|(id, addr)| {
-                let carts = CartClient::with_http(http.clone(), addr)
-                    .follow_redirects(everyone.iter().cloned());
-                (id.clone(), carts)
-            })
+            .map(|(id, addr)| Node::new(&http, id, *addr, &everyone))
             .collect(),
-    );
+        http,
+        history: dashboard.history().clone(),
+        get: None,
+        carts: CARTS,
+        read_share: READ_SHARE,
+        seed: dashboard.seed(),
+    });
     let in_flight = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut due = 0.0_f64;
     let mut last = tokio::time::Instant::now();
     let mut index = 0_u64;
-    let seed = dashboard.seed();
+    let start = dashboard.history().start();
     while !dashboard.is_stopping() {
         ticker.tick().await;
         let now = tokio::time::Instant::now();
@@ -72,69 +73,17 @@ pub async fn drive(dashboard: Arc<Dashboard>) {
                 continue;
             }
             in_flight.fetch_add(1, Ordering::Relaxed);
-            let (dashboard, nodes, in_flight) =
-                (dashboard.clone(), nodes.clone(), in_flight.clone());
-            let shot = index;
+            let (traffic, in_flight) = (traffic.clone(), in_flight.clone());
+            let shot = Shot {
+                index,
+                intended: start.elapsed(),
+                worker: None,
+            };
             index += 1;
             tokio::spawn(async move {
-                one(&dashboard, &nodes, seed, shot).await;
+                traffic.call(shot).await;
                 in_flight.fetch_sub(1, Ordering::Relaxed);
             });
         }
-    }
-}
-
-/// One operation: seeded by its index, as the scenario workload's are.
-async fn one(dashboard: &Dashboard, nodes: &[(String, CartClient)], seed: u64, index: u64) {
-    let mut draw = Draw(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ index);
-    let (id, carts) = &nodes[draw.below(nodes.len() as u64) as usize];
-    let cart = format!("c{}", draw.below(CARTS as u64));
-    let history = dashboard.history();
-    if draw.unit() < READ_SHARE {
-        let invocation = history.invoke(id.clone(), Action::Read { key: cart.clone() });
-        match carts.get(&cart).await {
-            Ok(answer) => invocation.read(answer.cart.items),
-            Err(e) => invocation.fail(e.kind()),
-        }
-    } else {
-        let item = format!("d{index}");
-        let add = AddItem {
-            request_id: item.clone(),
-            item: item.clone(),
-        };
-        let invocation = history.invoke(
-            id.clone(),
-            Action::Add {
-                key: cart.clone(),
-                item,
-            },
-        );
-        let outcome = match carts.add(&cart, &add).await {
-            Ok(_) => Outcome::Ok,
-            Err(e) if e.may_have_applied() => Outcome::unknown(e.kind()),
-            Err(e) => Outcome::fail(e.kind()),
-        };
-        outcome.record(invocation);
-    }
-}
-
-/// splitmix64: a seeded draw with no state beyond one word.
-struct Draw(u64);
-
-impl Draw {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-
-    fn unit(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
     }
 }
