@@ -4,11 +4,19 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+/// Held while a test writes an executable and while one starts a process. A file being
+/// written stays open in any child another test thread forks meanwhile, until that child
+/// execs, and starting the file then fails "Text file busy" (seen beside a CPU hog, where
+/// that window is long).
+static EXECUTABLES: Mutex<()> = Mutex::new(());
 
 /// A directory with the launcher, a `lab` that echoes its arguments and exits 7, and a
 /// `cargo` that prints `cargo_says` on stderr and exits `cargo_exits`.
 fn sandbox(name: &str, cargo_says: &str, cargo_exits: i32) -> PathBuf {
+    let _writing = EXECUTABLES.lock().unwrap_or_else(|e| e.into_inner());
     let dir = std::env::temp_dir().join(format!("lab-launcher-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
@@ -28,11 +36,18 @@ fn script(path: &Path, body: &str) {
 }
 
 fn launch(dir: &Path, args: &[&str]) -> Output {
-    let out = Command::new(dir.join("lab-launcher"))
-        .args(args)
-        .env("CARGO", dir.join("cargo"))
-        .output()
-        .unwrap();
+    let child = {
+        let _starting = EXECUTABLES.lock().unwrap_or_else(|e| e.into_inner());
+        Command::new(dir.join("lab-launcher"))
+            .args(args)
+            .env("CARGO", dir.join("cargo"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let out = child.wait_with_output().unwrap();
     let _ = std::fs::remove_dir_all(dir);
     out
 }

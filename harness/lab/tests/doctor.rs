@@ -5,7 +5,28 @@
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::sync::Mutex;
+
+/// Held while a test writes its stand-in rustc and while one starts a process: a file being
+/// written stays open in any child another test thread forks meanwhile, until that child
+/// execs, and running the file then fails "Text file busy" (the launcher's tests met it
+/// beside a CPU hog).
+static EXECUTABLES: Mutex<()> = Mutex::new(());
+
+/// Runs `command` to its end, started under [`EXECUTABLES`].
+fn run(command: &mut Command) -> Output {
+    let child = {
+        let _starting = EXECUTABLES.lock().unwrap_or_else(|e| e.into_inner());
+        command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    child.wait_with_output().unwrap()
+}
 
 fn doctor() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_lab"));
@@ -33,13 +54,16 @@ fn an_old_rustc_fails_the_seat_with_the_command_that_fixes_it() {
     let dir = std::env::temp_dir().join(format!("lab-doctor-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let rustc = dir.join("rustc");
-    std::fs::write(
-        &rustc,
-        "#!/bin/sh\necho 'rustc 1.70.0 (90c541806 2023-05-31)'\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(&rustc, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let out = doctor().env("RUSTC", &rustc).output().unwrap();
+    {
+        let _writing = EXECUTABLES.lock().unwrap_or_else(|e| e.into_inner());
+        std::fs::write(
+            &rustc,
+            "#!/bin/sh\necho 'rustc 1.70.0 (90c541806 2023-05-31)'\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&rustc, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let out = run(doctor().env("RUSTC", &rustc));
     let _ = std::fs::remove_dir_all(&dir);
     let text = said(&out);
     let (line, fix) = line_of(&text, "toolchain");
@@ -71,7 +95,7 @@ fn a_low_open_file_limit_fails_the_seat_and_says_how_to_raise_it() {
             Ok(())
         });
     }
-    let out = command.output().unwrap();
+    let out = run(&mut command);
     let text = said(&out);
     let (line, fix) = line_of(&text, "open files");
     assert!(line.contains("FAIL") && line.contains("256"), "{text}");
@@ -81,7 +105,7 @@ fn a_low_open_file_limit_fails_the_seat_and_says_how_to_raise_it() {
 
 #[test]
 fn this_seat_is_ready() {
-    let out = doctor().output().unwrap();
+    let out = run(&mut doctor());
     let text = said(&out);
     assert!(
         !text.contains("FAIL"),
