@@ -658,6 +658,24 @@ impl Cluster {
         }
     }
 
+    /// A node that ended itself with a panic (the kit's panic rule exits with
+    /// [`node_kit::crash::PANIC_EXIT`]), as `<id> panicked: <its panic line>`. A node the
+    /// harness killed, or one that escalated, is not one.
+    pub fn panicked(&self) -> Option<String> {
+        let mut nodes = self.lock_nodes();
+        for node in nodes.values_mut() {
+            if let Some(running) = node.process.as_mut()
+                && let Ok(Some(status)) = running.child.try_wait()
+                && status.code() == Some(node_kit::crash::PANIC_EXIT)
+            {
+                let panic =
+                    find_panic(&node.log).unwrap_or_else(|| "no panic line in its log".into());
+                return Some(format!("{} panicked: {panic}", node.id));
+            }
+        }
+        None
+    }
+
     /// Fails if a node that should be running has exited, with its diagnostics.
     pub fn check_alive(&self) -> Result<(), ClusterError> {
         let mut nodes = self.lock_nodes();

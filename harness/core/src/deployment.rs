@@ -56,6 +56,11 @@ pub trait Deployment: Send + Sync {
     /// Copies the node logs into `dir`, as `<id>.log`.
     fn collect_logs(&self, dir: &Path);
     fn state(&self, id: &str) -> NodeState;
+    /// A node that ended itself with a panic (the kit's panic rule: status 101), with its
+    /// panic line: a bug in the node, not a fault the run injected, so a run stops at once.
+    fn panicked(&self) -> Option<String> {
+        None
+    }
 }
 
 impl Deployment for Cluster {
@@ -91,6 +96,10 @@ impl Deployment for Cluster {
 
     fn state(&self, id: &str) -> NodeState {
         Cluster::state(self, id)
+    }
+
+    fn panicked(&self) -> Option<String> {
+        Cluster::panicked(self)
     }
 }
 
