@@ -1,10 +1,13 @@
 //! Scenarios as data: files are validated before anything starts, and the first real
 //! scenario passes on a durable store and catches a store that acknowledges before writing.
 
-use std::path::{Path, PathBuf};
-use std::time::Duration;
+mod support;
 
-use harness::scenario::{RunOptions, RunOutcome, Scenario, ScenarioError, run};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use harness::Cluster;
+use harness::scenario::{RunOptions, RunOutcome, Scenario, ScenarioError, run, run_on};
 
 const TEST_NODE: &str = env!("CARGO_BIN_EXE_test-node");
 
@@ -94,6 +97,55 @@ fn a_durable_store_loses_no_acknowledged_write_and_the_report_shows_the_kills() 
         "the page shades the kills"
     );
     let _ = std::fs::remove_dir_all(&outcome.dir);
+}
+
+#[test]
+fn a_node_that_panics_stops_the_run_at_once_and_is_named_with_its_panic_line() {
+    // The healthy path is the test above: the same scenario kills n1 twice (SIGKILL, as the
+    // harness does) and plays to its end, since a node the harness killed is not a panic.
+    let scenario = kill_restart();
+    let cluster = Cluster::builder(TEST_NODE)
+        .nodes(1)
+        .seed(7)
+        .start()
+        .unwrap();
+    let options = RunOptions {
+        bin: TEST_NODE.into(),
+        seed: None,
+        out: out_dir("panicked"),
+        extra_args: Vec::new(),
+        observer: None,
+    };
+    // A second in, before the schedule's first kill at 2.5 s, n1 panics (the kit exits 101).
+    let n1 = cluster.addr("n1");
+    let crash = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_secs(1));
+        let _ = support::request(n1, "POST", "/crash", "");
+        Instant::now()
+    });
+    let result = run_on(&cluster, &scenario, scenario.seed, &options);
+    let returned = Instant::now();
+    let crashed = crash.join().unwrap();
+    let error = match result {
+        Err(ScenarioError::Run(why)) => why,
+        Err(other) => panic!("the run must stop for the crash, not: {other}"),
+        Ok(outcome) => panic!(
+            "the run played on against a dead node to its end:\n{}",
+            outcome.table
+        ),
+    };
+    assert!(
+        error.contains("n1 panicked") && error.contains("crash requested by POST /crash"),
+        "the error names the node and its panic line: {error}"
+    );
+    // Seven seconds of schedule and a second of recovery were left. The watch looks every
+    // 20 ms; the rest is the load and the schedule winding down, slack for a starved machine.
+    let after = returned.saturating_duration_since(crashed);
+    assert!(
+        after < Duration::from_secs(4),
+        "the run stopped {after:?} after the crash; it should stop at once"
+    );
+    let _ = std::fs::remove_dir_all(&options.out);
 }
 
 #[test]
