@@ -547,7 +547,7 @@ impl Direction {
         while !self.closed {
             if self.start == self.end {
                 ready!(src.poll_read_ready(cx)).map_err(|_| End::PeerReset)?;
-                match src.try_read(&mut self.buf) {
+                match read_draining(src, &mut self.buf) {
                     Ok(0) => {
                         SockRef::from(dst)
                             .shutdown(Shutdown::Write)
@@ -809,6 +809,29 @@ async fn write(
         }
     }
     Ok(()) // the reader stopped without a FIN: the connection is ending anyway
+}
+
+/// `src.try_read(buf)`, minus the read that would only say "nothing more": a read that
+/// returns less than `buf` holds took everything the socket had, so the socket is marked not
+/// readable at once (as tokio's own `AsyncRead` does) instead of by a second read that fails
+/// with `WouldBlock`. On a link of small requests and replies that is one system call in
+/// three per direction. Sound because tokio forgets readiness only if no new event came since
+/// the read began (its readiness carries a tick): bytes that arrive after it wake us again.
+fn read_draining(src: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
+    use std::io::Read;
+    let mut drained = 0;
+    let read = src.try_io(tokio::io::Interest::READABLE, || {
+        let n = (&*SockRef::from(src)).read(buf)?;
+        if n > 0 && n < buf.len() {
+            drained = n;
+            return Err(io::ErrorKind::WouldBlock.into()); // tokio clears readiness on this
+        }
+        Ok(n)
+    });
+    match read {
+        Err(e) if e.kind() == io::ErrorKind::WouldBlock && drained > 0 => Ok(drained),
+        other => other,
+    }
 }
 
 /// Reads what is there (up to the buffer's capacity); an empty buffer afterwards means FIN.
@@ -1395,6 +1418,49 @@ mod tests {
         assert!(
             matches!(outcome, Seen::Reset | Seen::Eof),
             "after drop the client saw {outcome:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_short_read_drains_the_socket_without_a_second_read_and_new_bytes_still_wake_it() {
+        use tokio::io::AsyncWriteExt;
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).await.unwrap();
+        let mut sender = TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (src, _) = listener.accept().await.unwrap();
+        let mut buf = [0; 64];
+        // A read that asks the kernel again after this one is a read the fast path pays for.
+        let asks_again = |src: &TcpStream| {
+            let mut asked = false;
+            let _ = src.try_io(tokio::io::Interest::READABLE, || {
+                asked = true;
+                Err::<(), _>(io::ErrorKind::WouldBlock.into())
+            });
+            asked
+        };
+        for round in ["first", "second"] {
+            sender.write_all(round.as_bytes()).await.unwrap();
+            // Bytes that arrive after a drain wake the reader again: nothing is stranded.
+            tokio::time::timeout(Duration::from_secs(5), src.readable())
+                .await
+                .unwrap_or_else(|_| panic!("the {round} bytes never woke the socket"))
+                .unwrap();
+            let n = read_draining(&src, &mut buf).unwrap();
+            assert_eq!(&buf[..n], round.as_bytes());
+            assert!(
+                !asks_again(&src),
+                "after a short read of {n} bytes the socket must be known drained"
+            );
+        }
+        // The control: tokio's plain try_read leaves it readable, so the next read is a
+        // system call that only says WouldBlock.
+        sender.write_all(b"third").await.unwrap();
+        src.readable().await.unwrap();
+        assert_eq!(src.try_read(&mut buf).unwrap(), 5);
+        assert!(
+            asks_again(&src),
+            "the control: try_read keeps the socket readable"
         );
     }
 
