@@ -310,7 +310,8 @@ impl Proxy {
     pub fn stats(&self) -> ProxyStats {
         let link = &self.link;
         ProxyStats {
-            accepted: link.accepted.load(Ordering::Relaxed),
+            // Loaded first, and Acquire: every fate counted for these is visible below.
+            accepted: link.accepted.load(Ordering::Acquire),
             lost: link.lost.load(Ordering::Relaxed),
             dropped_responses: link.dropped_responses.load(Ordering::Relaxed),
             refused: link.refused.load(Ordering::Relaxed),
@@ -356,7 +357,6 @@ impl Link {
     /// Registers a new connection and draws its fate, in accept order (that is what a seed
     /// replays).
     fn admit(self: &Arc<Self>) -> Fate {
-        self.accepted.fetch_add(1, Ordering::Relaxed);
         self.open.fetch_add(1, Ordering::Relaxed);
         let faults = *self.faults.borrow();
         let mut rng = self.rng.lock().unwrap();
@@ -370,6 +370,10 @@ impl Link {
         if fate.lost {
             self.lost.fetch_add(1, Ordering::Relaxed);
         }
+        // Counted accepted only once its fate is counted too: a reader that sees the
+        // connection accepted (Acquire, in `stats`) sees whether it was lost. Counted first,
+        // a test starved between the two took a lost connection for a live one (stress run).
+        self.accepted.fetch_add(1, Ordering::Release);
         fate
     }
 }
