@@ -22,8 +22,8 @@ const KEPT_OUT: &[(&str, &str)] = &[
     ),
 ];
 
-#[test]
-fn the_lab_commands_tree_holds_one_syn_and_none_of_the_crates_kept_out() {
+/// `cargo tree` of the lab command, one crate per line (`name vVERSION [(proc-macro)]`).
+fn lab_tree() -> String {
     let out = Command::new(env!("CARGO"))
         .args([
             "tree",
@@ -43,7 +43,12 @@ fn the_lab_commands_tree_holds_one_syn_and_none_of_the_crates_kept_out() {
         "cargo tree failed: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let tree = String::from_utf8_lossy(&out.stdout);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn the_lab_commands_tree_holds_one_syn_and_none_of_the_crates_kept_out() {
+    let tree = lab_tree();
     let mut crates: Vec<(&str, &str)> = tree
         .lines()
         .filter_map(|line| {
@@ -73,5 +78,55 @@ fn the_lab_commands_tree_holds_one_syn_and_none_of_the_crates_kept_out() {
         syns.len(),
         1,
         "more than one syn in the lab command's tree: {syns:?}"
+    );
+}
+
+/// What only runs while compiling gains nothing from optimisation but costs the most to
+/// optimise: the workspace's `package."*"` opt-level outranks cargo's own build-override, so
+/// each proc macro (and each parser under them) is set back to 0 by name in Cargo.toml.
+const COMPILE_TIME_ONLY: &[&str] = &["syn", "proc-macro2", "quote"];
+
+#[test]
+fn every_proc_macro_in_the_lab_commands_tree_builds_unoptimised() {
+    let tree = lab_tree();
+    let mut compile_time: Vec<&str> = tree
+        .lines()
+        .filter(|line| line.contains("(proc-macro)"))
+        .filter_map(|line| line.split_whitespace().next())
+        .chain(COMPILE_TIME_ONLY.iter().copied())
+        .collect();
+    compile_time.sort_unstable();
+    compile_time.dedup();
+    assert!(
+        compile_time.contains(&"serde_derive"),
+        "cargo tree's output does not look like the lab's tree:\n{tree}"
+    );
+
+    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
+    let text = std::fs::read_to_string(&manifest).expect("the workspace's Cargo.toml");
+    let workspace: toml::Table = text.parse().expect("Cargo.toml is TOML");
+    let level = |name: &str| {
+        workspace
+            .get("profile")
+            .and_then(|p| p.get("dev"))
+            .and_then(|d| d.get("package"))
+            .and_then(|p| p.get(name))
+            .and_then(|p| p.get("opt-level"))
+            .and_then(|l| l.as_integer())
+    };
+    assert_eq!(
+        level("*"),
+        Some(1),
+        "the dependencies' opt-level changed: revisit this test"
+    );
+    let optimised: Vec<_> = compile_time
+        .iter()
+        .filter(|name| level(name) != Some(0))
+        .collect();
+    assert!(
+        optimised.is_empty(),
+        "{optimised:?} run only while compiling but build at the dependencies' opt-level 1 \
+         (syn alone took 41 s of a cold build so, 12 s at 0): add to Cargo.toml, beside the \
+         others, for each: [profile.dev.package.<name>] opt-level = 0"
     );
 }
