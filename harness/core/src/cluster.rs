@@ -832,11 +832,20 @@ impl Cluster {
         Ok(offset)
     }
 
-    /// Waits for `id`'s ready line after `offset`, failing at once if the node exits.
+    /// Waits for `id`'s ready line after `offset`, failing at once if the node exits. Its
+    /// links are routed to it from its listening line on: its own start-up may already tell
+    /// its peers about it (a node joining a ring), and they must reach it, as they would on
+    /// a real network, where a listening node is reachable (stress run: n4 of exercise 15
+    /// announced itself, and a peer's forward to it failed before its ready line).
     fn await_ready(&self, id: &str, offset: u64) -> Result<(), ClusterError> {
         let deadline = Instant::now() + self.spec.ready_timeout;
         let log_path = self.log_path(id);
+        let mut routed = false;
         loop {
+            if !routed && let Some(addr) = find_listening(&log_path, offset, id) {
+                self.set_upstream(id, Some(addr));
+                routed = true;
+            }
             if let Some(addr) = find_ready(&log_path, offset, id) {
                 let mut nodes = self.lock_nodes();
                 if let Some(running) = nodes.get_mut(id).and_then(|n| n.process.as_mut()) {
@@ -1007,10 +1016,23 @@ fn read_from(path: &Path, offset: u64) -> String {
 }
 
 fn find_ready(log: &Path, offset: u64, id: &str) -> Option<SocketAddr> {
+    find_line(log, offset, id, node_kit::config::parse_ready_line)
+}
+
+fn find_listening(log: &Path, offset: u64, id: &str) -> Option<SocketAddr> {
+    find_line(log, offset, id, node_kit::config::parse_listening_line)
+}
+
+fn find_line(
+    log: &Path,
+    offset: u64,
+    id: &str,
+    parse: fn(&str) -> Option<(String, SocketAddr)>,
+) -> Option<SocketAddr> {
     read_from(log, offset)
         .lines()
-        .filter_map(node_kit::config::parse_ready_line)
-        .find(|(ready_id, _)| ready_id == id)
+        .filter_map(parse)
+        .find(|(line_id, _)| line_id == id)
         .map(|(_, addr)| addr)
 }
 

@@ -230,6 +230,11 @@ impl Proxy {
         &self.link.name
     }
 
+    /// Where new connections go now (`None`: the node is down, so they are reset at once).
+    pub fn upstream(&self) -> Option<SocketAddr> {
+        *self.link.upstream.lock().unwrap()
+    }
+
     /// Where new connections go. `None` means the node is down: new connections are reset at
     /// once. Connections already open keep their upstream.
     pub fn set_upstream(&self, upstream: Option<SocketAddr>) {

@@ -328,6 +328,46 @@ fn a_node_that_panics_fails_the_wait_at_once_with_its_panic_line() {
 }
 
 #[test]
+fn a_starting_node_is_reachable_once_it_listens_and_answers_once_it_serves() {
+    // Every node takes 3 s to start once it listens, as a ring's new member that first tells
+    // its peers about itself: they may call it before its ready line.
+    let c = Cluster::builder(TEST_NODE)
+        .nodes(2)
+        .hold_back("n2")
+        .args(["--start-ms", "3000"])
+        .start()
+        .unwrap();
+    assert_eq!(get(c.addr("n1"), "/health").unwrap().0, 200, "n1 is up");
+    let log = c.log_path("n2");
+    std::thread::scope(|s| {
+        let joined = s.spawn(|| c.join("n2"));
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while c.client_link("n2").upstream().is_none() {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            assert!(
+                !text.contains("READY") && Instant::now() < deadline,
+                "n2's link must lead to it from its listening line on, before its ready line:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        assert!(
+            text.contains("LISTENING id=n2") && !text.contains("READY"),
+            "n2 listens and is still starting:\n{text}"
+        );
+        // Through its link, at once: the request waits in n2's listen queue until it serves.
+        let mut conn = Conn::open(c.addr("n2"), Duration::from_secs(10)).unwrap();
+        let answer = conn.get("/health");
+        assert!(
+            matches!(answer, Ok((200, _))),
+            "a node that listens is reachable through its link, and answers once it serves: \
+             {answer:?}"
+        );
+        joined.join().unwrap().expect("n2 joins");
+    });
+}
+
+#[test]
 fn a_node_that_crashes_mid_run_is_reported_with_its_panic_line() {
     let c = cluster();
     c.check_alive().expect("healthy cluster");

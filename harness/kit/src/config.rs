@@ -347,7 +347,25 @@ pub fn ready_line(id: &str, addr: SocketAddr) -> String {
 
 /// Reads a ready line back: `Some((id, addr))` if `line` is one.
 pub fn parse_ready_line(line: &str) -> Option<(String, SocketAddr)> {
-    let rest = line.trim().strip_prefix("READY ")?;
+    parse_addr_line("READY ", line)
+}
+
+/// The line a node prints on stdout as soon as it listens, before its own start-up (which
+/// may already talk to its peers: a node joining a ring announces itself), e.g.
+/// `LISTENING id=n1 addr=127.0.0.1:40123`. From then on connections to it wait in the
+/// listen queue until it serves, so the harness routes its links to it at once: a peer that
+/// hears of the node before its ready line can already reach it, as on a real network.
+pub fn listening_line(id: &str, addr: SocketAddr) -> String {
+    format!("LISTENING id={id} addr={addr}")
+}
+
+/// Reads a listening line back: `Some((id, addr))` if `line` is one.
+pub fn parse_listening_line(line: &str) -> Option<(String, SocketAddr)> {
+    parse_addr_line("LISTENING ", line)
+}
+
+fn parse_addr_line(prefix: &str, line: &str) -> Option<(String, SocketAddr)> {
+    let rest = line.trim().strip_prefix(prefix)?;
     let mut id = None;
     let mut addr = None;
     for field in rest.split_whitespace() {
@@ -490,5 +508,9 @@ mod tests {
         let line = ready_line("n7", addr);
         assert_eq!(parse_ready_line(&line), Some(("n7".into(), addr)));
         assert_eq!(parse_ready_line("2024 INFO READY id=x"), None);
+        let early = listening_line("n7", addr);
+        assert_eq!(parse_listening_line(&early), Some(("n7".into(), addr)));
+        assert_eq!(parse_ready_line(&early), None, "listening is not ready");
+        assert_eq!(parse_listening_line(&line), None);
     }
 }

@@ -42,7 +42,8 @@
 //! - [`sync`]: a mutex without poisoning (a panic ends the node, or a supervised child).
 //!
 //! The exact formats, once:
-//! - ready line on stdout: `READY id=<id> addr=<ip:port>` ([`config::ready_line`]);
+//! - ready line on stdout: `READY id=<id> addr=<ip:port>` ([`config::ready_line`]), after
+//!   `LISTENING id=<id> addr=<ip:port>` as soon as it listens ([`config::listening_line`]);
 //! - internal routes need the header `x-lab-cookie: <cookie>` ([`COOKIE_HEADER`]);
 //! - errors are `{"error": "<code>", "message": "<sentence>"}` ([`error::ApiError`]);
 //! - `<binary> healthcheck <host:port>` exits 0 if that node is healthy, 1 otherwise;
@@ -226,6 +227,8 @@ where
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    println!("{}", config::listening_line(&config.id, addr));
+    let _ = std::io::stdout().flush();
     if let Some(dir) = &config.data_dir {
         std::fs::create_dir_all(dir)
             .map_err(|e| format!("cannot create data directory {}: {e}", dir.display()))?;

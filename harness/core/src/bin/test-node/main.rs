@@ -15,7 +15,7 @@
 //! - the cart API of `node_kit::cart`, stored durably in the data directory ([`carts`]).
 //!
 //! Node-specific flags (after `--`, see [`Flags`]): `--panic-on-start`, a stand-in for a
-//! skeleton's `todo!()`; `--ack-before-write`, a cart store that acknowledges adds before they
+//! skeleton's `todo!()`; `--start-ms`, a slow start-up after the node listens; `--ack-before-write`, a cart store that acknowledges adds before they
 //! are on disk (the broken store a checker must catch); `--careless`, a cart route that
 //! answers hostile input with plain-text 5xx and keeps memory per request ([`careless`]: the
 //! hostile smoke test's self-test).
@@ -44,6 +44,10 @@ struct Flags {
     /// Answer hostile input badly on purpose (plain-text 5xx, memory kept per request).
     #[arg(long)]
     careless: bool,
+    /// Take this long to start once listening, as a node that first tells its peers about
+    /// itself (a ring's new member) does.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    start_ms: u64,
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,6 +55,7 @@ fn main() -> std::process::ExitCode {
         if flags.panic_on_start {
             todo!("the test node was asked to panic on start");
         }
+        tokio::time::sleep(Duration::from_millis(flags.start_ms)).await;
         let ack_before_write = flags.ack_before_write;
         let data_dir = ctx.config.data_dir.clone();
         let id = ctx.config.id.clone();
