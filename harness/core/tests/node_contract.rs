@@ -299,12 +299,19 @@ impl Lone {
             }
         }
         let mut child = command.spawn().expect("the test node starts");
-        let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let (_, addr) = node_kit::config::parse_ready_line(&line)
-            .unwrap_or_else(|| panic!("expected a ready line, got {line:?}"));
+        // The node prints LISTENING as soon as it binds, then READY once it serves.
+        let mut printed = String::new();
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let addr = loop {
+            let mut line = String::new();
+            if stdout.read_line(&mut line).unwrap() == 0 {
+                panic!("the node closed stdout before its ready line; it printed {printed:?}");
+            }
+            if let Some((_, addr)) = node_kit::config::parse_ready_line(&line) {
+                break addr;
+            }
+            printed.push_str(&line);
+        };
         Lone { child, addr }
     }
 }
