@@ -6,8 +6,9 @@
 # Clones this repository at COMMIT into a scratch directory (your checkout and its target
 # directory are left alone), builds the tests once, then RUNS times: `stress-ng --cpu 2`
 # alongside a plain `cargo test --locked --no-fail-fast`. One line per run, each run's log
-# kept, and the count at the end; exit 0 only if every run passed. A failing test's name is
-# printed with its run; read its log for why. About 5 minutes a run on 2 cores.
+# kept (the clone and its several GB of build are removed at the end), and the count at the
+# end; exit 0 only if every run passed. A failing test's name is printed with its run; read
+# its log for why. About 5 minutes a run on 2 cores.
 #
 # Needs stress-ng (Debian: apt-get install stress-ng). The hog is stopped when a run ends,
 # and on Ctrl-C.
@@ -40,8 +41,13 @@ stop_hog() {
         hog=""
     fi
 }
-trap stop_hog EXIT
-trap 'stop_hog; exit 130' INT TERM
+# The scratch clone's target directory is several GB: only the logs outlive the script.
+finish() {
+    stop_hog
+    rm -rf "$scratch/repo" "$scratch/lab-runs"
+}
+trap finish EXIT
+trap 'finish; exit 130' INT TERM
 
 git clone -q "$here" "$scratch/repo"
 git -C "$scratch/repo" checkout -q "$rev"
