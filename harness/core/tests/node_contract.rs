@@ -263,6 +263,10 @@ fn a_wait_or_a_request_on_a_node_that_panicked_fails_with_its_panic_at_once() {
 
 // Hostile clients (issue 16): every answer bounded, every error the JSON shape.
 
+/// How long a lone node may take to print its ready line: far above a start on a loaded
+/// 2-core machine (well under a second), short enough that a node that hangs fails the test.
+const READY_WITHIN: Duration = Duration::from_secs(20);
+
 /// A test node started by hand, for what a cluster does not set: a low descriptor limit.
 /// Killed on drop (and it exits by itself when its stdin closes).
 struct Lone {
@@ -273,7 +277,6 @@ struct Lone {
 impl Lone {
     /// Starts the test node with `env` set and, if given, its descriptor limits (soft, hard).
     fn start(env: &[(&str, &str)], nofile: Option<(u64, u64)>) -> Lone {
-        use std::io::BufRead;
         use std::os::unix::process::CommandExt;
         let mut command = Command::new(TEST_NODE);
         command
@@ -300,17 +303,14 @@ impl Lone {
         }
         let mut child = command.spawn().expect("the test node starts");
         // The node prints LISTENING as soon as it binds, then READY once it serves.
-        let mut printed = String::new();
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let addr = loop {
-            let mut line = String::new();
-            if stdout.read_line(&mut line).unwrap() == 0 {
-                panic!("the node closed stdout before its ready line; it printed {printed:?}");
+        let stdout = child.stdout.take().expect("stdout piped");
+        let addr = match node_kit::config::await_ready_line(stdout, READY_WITHIN) {
+            Ok(addr) => addr,
+            Err(why) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("{why}");
             }
-            if let Some((_, addr)) = node_kit::config::parse_ready_line(&line) {
-                break addr;
-            }
-            printed.push_str(&line);
         };
         Lone { child, addr }
     }

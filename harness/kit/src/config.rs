@@ -350,6 +350,58 @@ pub fn parse_ready_line(line: &str) -> Option<(String, SocketAddr)> {
     parse_addr_line("READY ", line)
 }
 
+/// Waits for a node's ready line on its `stdout` (a child's piped stdout, say) for at most
+/// `within`, and returns the address the node serves on. A thread reads the lines, and goes
+/// on reading (and dropping) what the node prints afterwards until it closes its stdout, so
+/// the node never blocks on a full pipe or fails on a closed one. The error names what the
+/// node printed instead: it closed its stdout first (it exited), or it stayed silent.
+///
+/// ```
+/// let stdout = std::io::Cursor::new("LISTENING id=n1 addr=127.0.0.1:4000\nREADY id=n1 addr=127.0.0.1:4000\n");
+/// let within = std::time::Duration::from_secs(5);
+/// let addr = node_kit::config::await_ready_line(stdout, within).unwrap();
+/// assert_eq!(addr.port(), 4000);
+/// ```
+pub fn await_ready_line(
+    stdout: impl std::io::Read + Send + 'static,
+    within: std::time::Duration,
+) -> Result<SocketAddr, String> {
+    use std::io::BufRead;
+    use std::sync::mpsc::RecvTimeoutError;
+    let (lines, from_node) = std::sync::mpsc::channel();
+    std::thread::Builder::new()
+        .name("ready-line".into())
+        .spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                // After the ready line nobody listens: the rest is read and dropped.
+                let _ = lines.send(line);
+            }
+        })
+        .map_err(|e| format!("cannot start a thread to read the node's stdout: {e}"))?;
+    let deadline = std::time::Instant::now() + within;
+    let mut printed = Vec::new();
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match from_node.recv_timeout(left) {
+            Ok(line) => match parse_ready_line(&line) {
+                Some((_, addr)) => return Ok(addr),
+                None => printed.push(line),
+            },
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(format!(
+                    "the node closed its stdout before its ready line; it printed {printed:?}"
+                ));
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                return Err(format!(
+                    "no ready line from the node within {within:?}; it printed {printed:?}"
+                ));
+            }
+        }
+    }
+}
+
 /// The line a node prints on stdout as soon as it listens, before its own start-up (which
 /// may already talk to its peers: a node joining a ring announces itself), e.g.
 /// `LISTENING id=n1 addr=127.0.0.1:40123`. From then on connections to it wait in the
@@ -381,6 +433,50 @@ fn parse_addr_line(prefix: &str, line: &str) -> Option<(String, SocketAddr)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_node_that_exits_or_stays_silent_before_its_ready_line_is_an_error_naming_what_it_printed()
+    {
+        use std::io::Write;
+        use std::time::{Duration, Instant};
+        let within = Duration::from_millis(300);
+
+        let ready = "LISTENING id=n1 addr=127.0.0.1:4000\nREADY id=n1 addr=127.0.0.1:4001\n";
+        let addr = await_ready_line(std::io::Cursor::new(ready), within);
+        assert_eq!(
+            addr,
+            Ok("127.0.0.1:4001".parse().unwrap()),
+            "the ready line, not the first line"
+        );
+
+        let exited = await_ready_line(std::io::Cursor::new("boom: bad flag\n"), within);
+        let why = exited.expect_err("stdout closed with no ready line");
+        assert!(
+            why.contains("closed its stdout") && why.contains("boom: bad flag"),
+            "an exit before the ready line names what the node printed: {why}"
+        );
+
+        // A node that prints and then hangs: its pipe stays open and nothing more comes.
+        let (reader, mut writer) = std::io::pipe().unwrap();
+        writeln!(writer, "starting").unwrap();
+        let began = Instant::now();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(await_ready_line(reader, within)));
+        let why = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("await_ready_line gives up on a silent node instead of waiting forever")
+            .expect_err("no ready line ever comes");
+        let waited = began.elapsed();
+        assert!(
+            why.contains("no ready line") && why.contains("starting"),
+            "a silent node is named with what it printed: {why}"
+        );
+        assert!(
+            waited >= within && waited < within + Duration::from_secs(5),
+            "gave up after {waited:?}, want about {within:?}"
+        );
+        drop(writer);
+    }
 
     #[test]
     fn peers_parse_and_print_back() {

@@ -5,7 +5,7 @@
 //! kit has no node binary of its own). Without a test harness (`harness = false` in the kit's
 //! Cargo.toml), `main` is either the test or the node.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -140,16 +140,8 @@ fn a_supervised_panic_leaves_the_node_serving_and_any_other_ends_it() {
 /// Reads the node's ready line and returns its address.
 fn ready(node: &mut Node) -> SocketAddr {
     let stdout = node.child.stdout.take().expect("stdout piped");
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if let Some((_, addr)) = node_kit::config::parse_ready_line(&line) {
-                let _ = tx.send(addr);
-            }
-        }
-    });
-    rx.recv_timeout(Duration::from_secs(20))
-        .expect("the node prints its ready line")
+    node_kit::config::await_ready_line(stdout, Duration::from_secs(20))
+        .unwrap_or_else(|why| panic!("the node prints its ready line: {why}"))
 }
 
 /// One request over a fresh connection: (status, body); status 0 if the node never answered.
