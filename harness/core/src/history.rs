@@ -583,6 +583,42 @@ impl std::error::Error for HistoryError {
     }
 }
 
+/// What lets the load generator (its own crate, `harness-load`) finish an invocation with
+/// an outcome ([`crate::load::Outcome::record`]).
+impl crate::load::Finish for Invocation {
+    fn ok(self) {
+        Invocation::ok(self);
+    }
+    fn fail(self, kind: &str) {
+        Invocation::fail(self, kind);
+    }
+    fn unknown(self, kind: &str) {
+        Invocation::unknown(self, kind);
+    }
+}
+
+/// What lets a [`crate::load::LoadReport`] be made of a history
+/// ([`crate::load::LoadReport::from_history`]).
+impl crate::load::OperationLog for History {
+    fn each_operation(
+        &self,
+        f: &mut dyn FnMut(Duration, Option<(Duration, crate::load::Outcome)>),
+    ) {
+        use crate::load::Outcome;
+        for op in self.operations() {
+            let end = op.end.map(|end| {
+                let outcome = match end.outcome {
+                    Completion::Ok(_) => Outcome::Ok,
+                    Completion::Fail(kind) => Outcome::fail(kind),
+                    Completion::Unknown(kind) => Outcome::unknown(kind),
+                };
+                (end.at, outcome)
+            });
+            f(op.invoked, end);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -703,5 +739,26 @@ mod tests {
         let input = "{\"id\":0,\"t_us\":1,\"type\":\"invoke\",\"node\":\"n1\",\"f\":\"read\",\"key\":\"c\"}\n\nnot json\n";
         let err = History::read_jsonl(input.as_bytes()).unwrap_err();
         assert!(err.to_string().starts_with("history line 3 "), "{err}");
+    }
+
+    #[test]
+    fn a_history_gives_the_figures_of_a_run_no_load_drove() {
+        use crate::load::{LoadReport, Mode};
+        let history = History::new();
+        let ask = || Action::Request {
+            name: "GET /cluster".into(),
+        };
+        history.invoke("n1", ask()).ok();
+        history.invoke("n2", ask()).fail("connect");
+        history.invoke("n3", ask()).unknown("timeout");
+        drop(history.invoke("n1", ask())); // never ended: unknown
+        let report = LoadReport::from_history(&history, 3);
+        assert_eq!(report.sent, 4);
+        assert_eq!(report.ok, 1);
+        assert_eq!(report.failed.get("connect"), Some(&1));
+        assert_eq!(report.unknown.values().sum::<u64>(), 2);
+        assert_eq!(report.windows.len(), 1);
+        assert_eq!(report.windows[0].sent, 4);
+        assert_eq!(report.mode, Mode::Closed { workers: 3 });
     }
 }

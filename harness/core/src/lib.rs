@@ -9,7 +9,8 @@
 //! - [`proxy`]: one fault-injecting TCP proxy per link: cut, blackhole, latency with jitter,
 //!   bandwidth, loss, lost responses, reset.
 //! - `reaper` (private): kills every node on Ctrl-C; the last line of defence against orphans.
-//! - [`load`]: the open-loop load generator (and a closed loop, to show the difference).
+//! - [`load`]: the open-loop load generator (and a closed loop, to show the difference); its
+//!   own crate, `harness-load` (`harness/load`), built optimised even in the dev profile.
 //! - [`history`]: every operation as invoke, then ok / fail / unknown.
 //! - [`check`]: checkers over a history: lost acknowledged writes, duplicates, stale reads,
 //!   availability and latency per window.
@@ -63,7 +64,7 @@ pub mod duration;
 pub mod eventually;
 pub mod fault;
 pub mod history;
-pub mod load;
+pub use harness_load as load;
 pub mod props;
 pub mod ramp;
 pub mod report;

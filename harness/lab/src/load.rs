@@ -311,7 +311,7 @@ async fn drive(plan: &Plan) -> Result<LoadReport, String> {
         .timeout(plan.timeout)
         .max_in_flight(plan.max_in_flight);
     let bar = progress_bar(plan.duration, load.progress());
-    let report = load.run(target).await.map_err(|e| e.to_string());
+    let report = load.run_http(target).await.map_err(|e| e.to_string());
     if let Some(bar) = bar {
         bar.abort();
     }

@@ -183,6 +183,15 @@ impl Operation for HttpTarget {
     }
 }
 
+impl super::Load {
+    /// [`super::Load::run`] on an [`HttpTarget`], as `lab load` drives it. Not generic, so its
+    /// code (the senders, the exchange, the tally) is compiled in this crate, with this
+    /// crate's optimisation, whatever profile the caller builds in.
+    pub async fn run_http(self, target: HttpTarget) -> Result<super::LoadReport, super::LoadError> {
+        self.run(target).await
+    }
+}
+
 impl HttpTarget {
     /// One exchange on the kept connection (or a new one), which stays kept if it can carry
     /// the next request.

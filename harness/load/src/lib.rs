@@ -8,7 +8,7 @@
 //!   again, the way most load tools and most benchmarks work).
 //! - [`Operation`]: what one request does, supplied by the caller (any async closure taking a
 //!   [`Shot`] and returning an [`Outcome`]): plain HTTP for `lab load`, a cart workload that
-//!   also writes a [`crate::history::History`] for a scenario.
+//!   also writes a history (`harness::history`) for a scenario.
 //! - [`Load`]: the generator. [`Load::run`] drives the operation and returns a [`LoadReport`]:
 //!   HDR histograms overall and per second, counts by outcome, late sends; its
 //!   [`LoadReport::summary`] is what `lab load --json` prints.
@@ -61,8 +61,6 @@ use node_kit::sync::Mutex;
 use serde::Serialize;
 use tokio::runtime::Handle;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
-
-use crate::history::Invocation;
 
 mod feed;
 pub mod http;
@@ -309,13 +307,30 @@ impl Outcome {
     }
 
     /// Finishes a history's invocation with this outcome (a read records its items itself).
-    pub fn record(&self, invocation: Invocation) {
+    pub fn record(&self, invocation: impl Finish) {
         match self {
             Outcome::Ok => invocation.ok(),
             Outcome::Fail(kind) => invocation.fail(kind.as_ref()),
             Outcome::Unknown(kind) => invocation.unknown(kind.as_ref()),
         }
     }
+}
+
+/// An operation a log holds open until it is finished one way: what [`Outcome::record`]
+/// finishes. `harness::history::Invocation` is one (the load generator does not depend on
+/// the history, so that it can be built optimised on its own).
+pub trait Finish {
+    fn ok(self);
+    fn fail(self, kind: &str);
+    fn unknown(self, kind: &str);
+}
+
+/// A log of operations that [`LoadReport::from_history`] can read: `harness::history::History`
+/// is one.
+pub trait OperationLog {
+    /// Each operation in the order it was invoked: when it was invoked and, if it ended,
+    /// when and how (from the start of the log).
+    fn each_operation(&self, f: &mut dyn FnMut(Duration, Option<(Duration, Outcome)>));
 }
 
 /// What one request does. Any `Fn(Shot) -> impl Future<Output = Outcome>` is one.
@@ -452,9 +467,9 @@ impl Progress {
 /// The generator, configured. Build it, then [`Load::run`] it.
 ///
 /// ```no_run
-/// # async fn demo() -> Result<(), harness::load::LoadError> {
+/// # async fn demo() -> Result<(), harness_load::LoadError> {
 /// use std::time::Duration;
-/// use harness::load::{Load, Outcome, Schedule, Shot};
+/// use harness_load::{Load, Outcome, Schedule, Shot};
 ///
 /// let report = Load::new(Schedule::Constant { rate: 200.0 }, Duration::from_secs(10))
 ///     .run(|_: Shot| async { Outcome::Ok })
@@ -1136,27 +1151,21 @@ impl LoadReport {
     /// The figures of whatever a history logged, for a report of activity that no [`Load`]
     /// drove (a demo's own polls of its nodes, say): each operation counts in the second it
     /// was sent and its reply in the second it ended, as a closed loop of `workers`.
-    pub fn from_history(history: &crate::history::History, workers: usize) -> LoadReport {
+    pub fn from_history(history: &impl OperationLog, workers: usize) -> LoadReport {
         let mut record = Record::default();
         let mut last = Duration::ZERO;
-        for op in history.operations() {
+        history.each_operation(&mut |invoked, end| {
             record.sent += 1;
-            record.window(op.invoked).sent += 1;
-            last = last.max(op.invoked);
-            let Some(end) = &op.end else { continue };
-            last = last.max(end.at);
-            let waited =
-                u64::try_from(end.at.saturating_sub(op.invoked).as_micros()).unwrap_or(u64::MAX);
+            record.window(invoked).sent += 1;
+            last = last.max(invoked);
+            let Some((at, outcome)) = end else { return };
+            last = last.max(at);
+            let waited = u64::try_from(at.saturating_sub(invoked).as_micros()).unwrap_or(u64::MAX);
             record_us(&mut record.latency, waited);
             record_us(&mut record.corrected, waited);
             record_us(&mut record.uncorrected, waited);
-            let outcome = match &end.outcome {
-                crate::history::Completion::Ok(_) => Outcome::Ok,
-                crate::history::Completion::Fail(kind) => Outcome::fail(kind.clone()),
-                crate::history::Completion::Unknown(kind) => Outcome::unknown(kind.clone()),
-            };
             record.latency_of_outcome(&outcome, waited);
-            let window = record.window(end.at);
+            let window = record.window(at);
             record_us(&mut window.latency, waited);
             match outcome {
                 Outcome::Ok => {
@@ -1173,7 +1182,7 @@ impl LoadReport {
                     *record.unknown.entry(kind.into_owned()).or_default() += 1;
                 }
             }
-        }
+        });
         LoadReport {
             mode: Mode::Closed { workers },
             duration: last.max(Duration::from_millis(1)),
@@ -1642,26 +1651,5 @@ mod tests {
             report.corrected.max() > report.uncorrected.max() + 100_000,
             "the wait for a sender is in the corrected latency only: {s:?}"
         );
-    }
-
-    #[test]
-    fn a_history_gives_the_figures_of_a_run_no_load_drove() {
-        use crate::history::{Action, History};
-        let history = History::new();
-        let ask = || Action::Request {
-            name: "GET /cluster".into(),
-        };
-        history.invoke("n1", ask()).ok();
-        history.invoke("n2", ask()).fail("connect");
-        history.invoke("n3", ask()).unknown("timeout");
-        drop(history.invoke("n1", ask())); // never ended: unknown
-        let report = LoadReport::from_history(&history, 3);
-        assert_eq!(report.sent, 4);
-        assert_eq!(report.ok, 1);
-        assert_eq!(report.failed.get("connect"), Some(&1));
-        assert_eq!(report.unknown.values().sum::<u64>(), 2);
-        assert_eq!(report.windows.len(), 1);
-        assert_eq!(report.windows[0].sent, 4);
-        assert_eq!(report.mode, Mode::Closed { workers: 3 });
     }
 }
