@@ -2,7 +2,22 @@
 //! crate in its tree is paid for in the attendee's first minutes. Three that once cost about
 //! a third of that build are kept out, and this says so when one comes back.
 
+use std::path::PathBuf;
 use std::process::Command;
+
+use lab::catalog::Catalog;
+
+/// The workspace this test was built from.
+fn workspace_root() -> PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// The workspace's `Cargo.toml`, parsed.
+fn workspace_manifest() -> toml::Table {
+    let text = std::fs::read_to_string(workspace_root().join("Cargo.toml"))
+        .expect("the workspace's Cargo.toml");
+    text.parse().expect("Cargo.toml is TOML")
+}
 
 /// Crates (by name prefix) the lab command's tree must not hold, with why and how they went.
 const KEPT_OUT: &[(&str, &str)] = &[
@@ -102,9 +117,7 @@ fn every_proc_macro_in_the_lab_commands_tree_builds_unoptimised() {
         "cargo tree's output does not look like the lab's tree:\n{tree}"
     );
 
-    let manifest = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../Cargo.toml");
-    let text = std::fs::read_to_string(&manifest).expect("the workspace's Cargo.toml");
-    let workspace: toml::Table = text.parse().expect("Cargo.toml is TOML");
+    let workspace = workspace_manifest();
     let level = |name: &str| {
         workspace
             .get("profile")
@@ -135,10 +148,7 @@ fn every_proc_macro_in_the_lab_commands_tree_builds_unoptimised() {
 /// about 50 s) and on for each exercise, the crates attendees edit and rebuild in a loop.
 #[test]
 fn incremental_compilation_is_on_for_every_exercise_and_off_for_the_rest() {
-    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let text =
-        std::fs::read_to_string(root.join("Cargo.toml")).expect("the workspace's Cargo.toml");
-    let workspace: toml::Table = text.parse().expect("Cargo.toml is TOML");
+    let workspace = workspace_manifest();
     let dev = workspace
         .get("profile")
         .and_then(|p| p.get("dev"))
@@ -156,33 +166,11 @@ fn incremental_compilation_is_on_for_every_exercise_and_off_for_the_rest() {
             .and_then(|i| i.as_bool())
     };
 
-    let mut exercises = Vec::new();
-    for section in std::fs::read_dir(root.join("exercises")).expect("exercises/") {
-        let section = section.expect("an entry of exercises/").path();
-        if !section.is_dir() {
-            continue;
-        }
-        for crate_dir in std::fs::read_dir(&section).expect("a section directory") {
-            let manifest = crate_dir
-                .expect("an exercise directory")
-                .path()
-                .join("Cargo.toml");
-            let Ok(text) = std::fs::read_to_string(&manifest) else {
-                continue;
-            };
-            let package: toml::Table = text.parse().expect("an exercise's Cargo.toml is TOML");
-            let name = package
-                .get("package")
-                .and_then(|p| p.get("name"))
-                .and_then(|n| n.as_str())
-                .unwrap_or_else(|| panic!("{} names no package", manifest.display()))
-                .to_owned();
-            exercises.push(name);
-        }
-    }
+    let catalog = Catalog::load(&workspace_root()).expect("the lab's exercises");
+    let exercises: Vec<&str> = catalog.exercises.iter().map(|e| e.package()).collect();
     assert!(
         exercises.len() >= 15,
-        "found only {exercises:?} under exercises/: revisit this test"
+        "the catalog holds only {exercises:?}: revisit this test"
     );
     let missing: Vec<_> = exercises
         .iter()
