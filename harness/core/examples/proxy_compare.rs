@@ -12,7 +12,9 @@
 //! `scripts/compare-proxy.sh` does both. Needs Debian's `wrk` on the PATH.
 //!
 //! The bare proxy runs on a runtime of its own with as many worker threads as the harness's
-//! proxy runtime (two), so the two proxies get the same share of the machine.
+//! proxies have threads (two), so the two proxies get the same share of the machine. Beside
+//! the ratios, each round shows the CPU time each proxy's threads spent per request (from
+//! `/proc/self/task/*/schedstat`): on a saturated machine that is what throughput trades on.
 
 use std::net::SocketAddr;
 use std::process::Command;
@@ -27,6 +29,8 @@ struct Figures {
     rps: f64,
     p50_us: f64,
     p99_us: f64,
+    /// CPU time the proxy's threads spent per request (none for direct).
+    cpu_us: f64,
 }
 
 fn main() {
@@ -54,16 +58,18 @@ fn main() {
     let proxied = cluster.addr("n1");
     let bare = bare_proxy(direct);
 
-    wrk(direct, 1); // warm up the node, the allocator and both proxies' threads
-    wrk(bare, 1);
-    wrk(proxied, 1);
+    // The threads whose CPU time each target costs: none, the bare proxy's, the harness's.
+    let threads = ["", "bare-proxy", "lab-proxy"];
+    wrk(direct, 1, threads[0]); // warm up the node, the allocator and both proxies' threads
+    wrk(bare, 1, threads[1]);
+    wrk(proxied, 1, threads[2]);
 
     println!(
         "wrk -t2 -c32 GET /health, {rounds} rounds of {seconds} s per target (two turns each); load average before: {}",
         load_average()
     );
     println!(
-        "{:<6} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} | {:>9} {:>11} | load",
+        "{:<6} {:>9} {:>9} {:>9} | {:>8} {:>8} {:>8} | {:>9} {:>11} | {:>8} {:>8} {:>9} | load",
         "round",
         "direct/s",
         "bare/s",
@@ -72,7 +78,10 @@ fn main() {
         "p50 bare",
         "p50 prx",
         "thr ratio",
-        "added p50"
+        "added p50",
+        "cpu bare",
+        "cpu prx",
+        "cpu ratio"
     );
     let mut worst = (f64::INFINITY, 0.0f64);
     for round in 1..=rounds {
@@ -82,7 +91,7 @@ fn main() {
         let half = (seconds / 2).max(1);
         let mut turns = [Vec::new(), Vec::new(), Vec::new()];
         for target in [0, 1, 2, 2, 1, 0] {
-            turns[target].push(wrk([direct, bare, proxied][target], half));
+            turns[target].push(wrk([direct, bare, proxied][target], half, threads[target]));
         }
         let [d, b, p] = turns.map(|t| mean(&t));
         let throughput = p.rps / b.rps;
@@ -91,7 +100,7 @@ fn main() {
         let added = (p.p50_us - d.p50_us).max(0.0) / (b.p50_us - d.p50_us).max(1.0);
         worst = (worst.0.min(throughput), worst.1.max(added));
         println!(
-            "{round:<6} {:>9.0} {:>9.0} {:>9.0} | {:>6.0}µs {:>6.0}µs {:>6.0}µs | {:>8.3}x {:>10.3}x | {}",
+            "{round:<6} {:>9.0} {:>9.0} {:>9.0} | {:>6.0}µs {:>6.0}µs {:>6.0}µs | {:>8.3}x {:>10.3}x | {:>6.1}µs {:>6.1}µs {:>8.3}x | {}",
             d.rps,
             b.rps,
             p.rps,
@@ -100,6 +109,9 @@ fn main() {
             p.p50_us,
             throughput,
             added,
+            b.cpu_us,
+            p.cpu_us,
+            p.cpu_us / b.cpu_us,
             load_average()
         );
         println!(
@@ -122,6 +134,7 @@ fn mean(turns: &[Figures]) -> Figures {
         rps: turns.iter().map(|f| f.rps).sum::<f64>() / n,
         p50_us: turns.iter().map(|f| f.p50_us).sum::<f64>() / n,
         p99_us: turns.iter().map(|f| f.p99_us).sum::<f64>() / n,
+        cpu_us: turns.iter().map(|f| f.cpu_us).sum::<f64>() / n,
     }
 }
 
@@ -157,7 +170,10 @@ fn bare_proxy(upstream: SocketAddr) -> SocketAddr {
     addr
 }
 
-fn wrk(addr: SocketAddr, seconds: u64) -> Figures {
+/// wrk against `addr` for `seconds`; `threads` names the proxy threads whose CPU time the
+/// requests cost (by name prefix; empty for none).
+fn wrk(addr: SocketAddr, seconds: u64, threads: &str) -> Figures {
+    let cpu_before = cpu_of(threads);
     let out = Command::new("wrk")
         .args(["-t2", "-c32", &format!("-d{seconds}s"), "--latency"])
         .arg(format!("http://{addr}/health"))
@@ -176,6 +192,15 @@ fn wrk(addr: SocketAddr, seconds: u64) -> Figures {
             .unwrap_or(0.0),
         p50_us: field("50%").map_or(f64::NAN, |v| micros(&v)),
         p99_us: field("99%").map_or(f64::NAN, |v| micros(&v)),
+        cpu_us: 0.0,
+    };
+    let requests = field("Requests/sec:")
+        .and_then(|v| v.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        * seconds as f64;
+    let figures = Figures {
+        cpu_us: (cpu_of(threads) - cpu_before) / 1e3 / requests.max(1.0),
+        ..figures
     };
     if figures.rps == 0.0 {
         eprintln!("wrk said:\n{text}{}", String::from_utf8_lossy(&out.stderr));
@@ -196,6 +221,30 @@ fn micros(v: &str) -> f64 {
         (v, 1.0)
     };
     number.parse::<f64>().map_or(f64::NAN, |n| n * scale)
+}
+
+/// Nanoseconds on a CPU, so far, of this process's threads whose names start with `prefix`
+/// (`/proc/self/task/*/schedstat`); 0 for an empty prefix.
+fn cpu_of(prefix: &str) -> f64 {
+    if prefix.is_empty() {
+        return 0.0;
+    }
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return f64::NAN;
+    };
+    let mut ns = 0.0;
+    for task in tasks.flatten() {
+        let path = task.path();
+        let named = std::fs::read_to_string(path.join("comm"))
+            .is_ok_and(|comm| comm.trim_end().starts_with(prefix));
+        if named
+            && let Ok(stat) = std::fs::read_to_string(path.join("schedstat"))
+            && let Some(on_cpu) = stat.split_whitespace().next()
+        {
+            ns += on_cpu.parse::<f64>().unwrap_or(0.0);
+        }
+    }
+    ns
 }
 
 fn load_average() -> String {

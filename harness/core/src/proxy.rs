@@ -52,7 +52,6 @@ use rand::rngs::StdRng;
 use rand::{RngExt, SeedableRng};
 use socket2::SockRef;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::runtime::Runtime;
 use tokio::sync::{mpsc, watch};
 use tokio::task::{AbortHandle, JoinSet};
 use tokio::time::Instant;
@@ -64,17 +63,63 @@ const QUEUE_CHUNKS: usize = 32;
 /// A rate-limited writer sends a second's worth of bytes in this many slices, so pacing is smooth.
 const PACING_SLICES_PER_SEC: u64 = 20;
 
-/// The runtime every proxy runs on. It belongs to the harness, never to the caller: a test's
-/// own runtime may be single-threaded, busy or shutting down, and a link must keep flowing.
-pub(crate) fn runtime() -> &'static Runtime {
-    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("lab-proxy")
-            .enable_all()
-            .build()
-            .expect("the harness could not start its proxy runtime (out of threads?)")
+/// How many threads carry the proxies' connections.
+const SHARDS: usize = 2;
+
+/// The runtimes every proxy runs on: [`SHARDS`] single-threaded ones, each driven by a thread
+/// of its own, and each connection lives on one of them for its whole life (they take turns).
+/// They belong to the harness, never to the caller: a test's own runtime may be
+/// single-threaded, busy or shutting down, and a link must keep flowing.
+///
+/// Why not one multi-threaded runtime of two workers. A connection of small requests and
+/// replies wakes its task for every chunk; on a work-stealing runtime a wake-up may also wake
+/// an idle worker to look for work (a futex call and a context switch, to find nothing) and
+/// move the task's data between cores. A thread that owns its connections sleeps in epoll and
+/// wakes for its own sockets only. Measured on 2 cores, `wrk -t2 -c32` through a healthy link
+/// (`scripts/compare-proxy.sh`, issue 13, alternating rounds): a multi-threaded runtime
+/// carried 0.87-1.04x a bare `copy_bidirectional` proxy's throughput (5 rounds, mean 0.97x),
+/// the bare one making 2 500 futex calls a second; two single-threaded ones 0.91-1.13x (13
+/// rounds, mean 1.04x) with none. Both make the four socket calls per request that are the
+/// least a proxy can (a read and a write each way); one thread alone carried 0.94-0.99x.
+struct Shards {
+    handles: Vec<tokio::runtime::Handle>,
+    /// The shard the next connection goes to.
+    turn: AtomicUsize,
+}
+
+impl Shards {
+    /// The runtime the next connection lives on.
+    fn pick(&self) -> &tokio::runtime::Handle {
+        &self.handles[self.turn.fetch_add(1, Ordering::Relaxed) % self.handles.len()]
+    }
+
+    /// The runtime the accept loops and the handles' own work run on.
+    fn first(&self) -> &tokio::runtime::Handle {
+        &self.handles[0]
+    }
+}
+
+fn shards() -> &'static Shards {
+    static SHARDS_: OnceLock<Shards> = OnceLock::new();
+    SHARDS_.get_or_init(|| {
+        let handles = (0..SHARDS)
+            .map(|k| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("the harness could not start its proxy runtime (out of threads?)");
+                let handle = runtime.handle().clone();
+                std::thread::Builder::new()
+                    .name(format!("lab-proxy-{k}"))
+                    .spawn(move || runtime.block_on(std::future::pending::<()>()))
+                    .expect("the harness could not start its proxy threads (out of threads?)");
+                handle
+            })
+            .collect();
+        Shards {
+            handles,
+            turn: AtomicUsize::new(0),
+        }
     })
 }
 
@@ -200,7 +245,7 @@ impl Proxy {
         };
         let listener = listen().map_err(context)?;
         let addr = listener.local_addr().map_err(context)?;
-        let rt = runtime();
+        let rt = shards().first();
         let listener = {
             let _inside = rt.enter(); // registers the socket with our runtime, not the caller's
             TcpListener::from_std(listener).map_err(context)?
@@ -399,7 +444,23 @@ async fn accept_loop(link: Arc<Link>, listener: TcpListener) {
             accepted = listener.accept() => match accepted {
                 Ok((client, _)) => {
                     let fate = link.admit();
-                    connections.spawn(carry(link.clone(), client, fate));
+                    let link = link.clone();
+                    // Handed over as a plain socket: it registers with the runtime it lives on.
+                    match client.into_std() {
+                        Ok(client) => connections.spawn_on(
+                            async move {
+                                match TcpStream::from_std(client) {
+                                    Ok(client) => carry(link, client, fate).await,
+                                    Err(e) => eprintln!("proxy {}: cannot carry a connection: {e}", link.name),
+                                }
+                            },
+                            shards().pick(),
+                        ),
+                        Err(e) => {
+                            eprintln!("proxy {}: cannot hand over a connection: {e}", link.name);
+                            continue;
+                        }
+                    };
                 }
                 Err(e) => {
                     // Out of file descriptors, most likely: back off instead of spinning.
