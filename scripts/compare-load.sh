@@ -4,8 +4,9 @@
 #   scripts/compare-load.sh                 # 3 rounds of 10 s per measurement
 #   ROUNDS=5 SECS=5 RATES="20000 40000 60000" scripts/compare-load.sh
 #
-# Each round measures, in an order that alternates between rounds (so that a machine growing
-# busier does not favour one tool):
+# Each round measures, each tool twice for half the time in mirrored order (lab oha wrk wrk oha
+# lab, then the reverse in the next round, so that a machine growing busier or calmer during a
+# round does not favour one tool; a tool's figure is the mean of its two turns):
 #   - closed loop, 32 connections, as fast as each tool goes: requests/s (wrk -t2 -c32);
 #   - each open-loop rate in RATES: `cargo lab load --rate R` against `oha -q R
 #     --latency-correction -c 32` (oha's open loop: latency from the intended send time):
@@ -21,6 +22,7 @@ set -euo pipefail
 
 ROUNDS=${ROUNDS:-3}
 SECS=${SECS:-10}
+TURN=$(( (SECS + 1) / 2 )) # each tool's two turns take half the time each
 RATES=${RATES:-"20000 40000"}
 CONNS=32
 PORT=${PORT:-18099}
@@ -62,7 +64,7 @@ done
 
 # One figure set per measurement, on one line: "rps p99_ms late_pct".
 lab() { # lab closed|RATE
-    local args=(--url "$URL" --duration "${SECS}s" --json)
+    local args=(--url "$URL" --duration "${TURN}s" --json)
     if [ "$1" = closed ]; then
         args+=(--closed "$CONNS" --rate 1000000)
     else
@@ -77,7 +79,7 @@ late = "-" if s["mode"] == "closed" else round(100 * s["late_sends"] / max(s["se
 print(round(s["ok"] / s["duration_s"]), p99, late)'
 }
 oha_run() { # oha_run closed|RATE
-    local args=(--no-tui --output-format json -z "${SECS}s" -c "$CONNS")
+    local args=(--no-tui --output-format json -z "${TURN}s" -c "$CONNS")
     if [ "$1" != closed ]; then args+=(-q "$1" --latency-correction); fi
     oha "${args[@]}" "$URL" | python3 -c '
 import json, sys
@@ -85,7 +87,7 @@ s = json.load(sys.stdin)
 print(round(s["summary"]["requestsPerSec"]), round(s["latencyPercentiles"]["p99"] * 1000, 3), "-")'
 }
 wrk_run() {
-    wrk -t2 -c"$CONNS" -d"${SECS}s" --latency "$URL" | python3 -c '
+    wrk -t2 -c"$CONNS" -d"${TURN}s" --latency "$URL" | python3 -c '
 import re, sys
 out = sys.stdin.read()
 rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
@@ -94,21 +96,34 @@ p99 = float(m.group(1)) * {"us": 0.001, "ms": 1, "s": 1000}[m.group(2)]
 print(round(rps), round(p99, 3), "-")'
 }
 
+# The mean of two turns' "rps p99 late" lines ("-" stays "-").
+mean2() {
+    python3 -c '
+import sys
+a, b = sys.argv[1].split(), sys.argv[2].split()
+def m(x, y, digits):
+    return "-" if "-" in (x, y) else round((float(x) + float(y)) / 2, digits)
+print(m(a[0], b[0], 0), m(a[1], b[1], 3), m(a[2], b[2], 2))' "$1" "$2"
+}
+
 ratio() { python3 -c "a, b = float('$1'), float('$2'); print(f'{a / b:.2f}x' if b else '-')"; }
 
 printf '%-6s %-10s %-5s %10s %9s %7s %8s %8s  %s\n' \
     round measure tool "req/s" "p99 ms" "late %" "vs oha" "vs wrk" "load average"
 for round in $(seq "$ROUNDS"); do
     # Odd rounds start with lab, even ones with the others.
-    if [ $((round % 2)) = 1 ]; then order="lab oha wrk"; else order="wrk oha lab"; fi
+    if [ $((round % 2)) = 1 ]; then order="lab oha wrk wrk oha lab"; else order="wrk oha lab lab oha wrk"; fi
     for measure in closed $RATES; do
         declare -A got=()
         for tool in $order; do
+            turn=
             case $tool in
-            lab) got[lab]=$(lab "$measure") ;;
-            oha) if [ $OHA = 1 ]; then got[oha]=$(oha_run "$measure"); fi ;;
-            wrk) if [ $WRK = 1 ] && [ "$measure" = closed ]; then got[wrk]=$(wrk_run); fi ;;
+            lab) turn=$(lab "$measure") ;;
+            oha) if [ $OHA = 1 ]; then turn=$(oha_run "$measure"); fi ;;
+            wrk) if [ $WRK = 1 ] && [ "$measure" = closed ]; then turn=$(wrk_run); fi ;;
             esac
+            [ -n "$turn" ] || continue
+            if [ -n "${got[$tool]:-}" ]; then got[$tool]=$(mean2 "${got[$tool]}" "$turn"); else got[$tool]=$turn; fi
         done
         load=$(cut -d' ' -f1-3 /proc/loadavg 2>/dev/null || uptime | sed 's/.*average: //')
         for tool in lab oha wrk; do
