@@ -103,7 +103,7 @@ import sys
 a, b = sys.argv[1].split(), sys.argv[2].split()
 def m(x, y, digits):
     return "-" if "-" in (x, y) else round((float(x) + float(y)) / 2, digits)
-print(m(a[0], b[0], 0), m(a[1], b[1], 3), m(a[2], b[2], 2))' "$1" "$2"
+print(int(m(a[0], b[0], 0)), m(a[1], b[1], 3), m(a[2], b[2], 2))' "$1" "$2"
 }
 
 ratio() { python3 -c "a, b = float('$1'), float('$2'); print(f'{a / b:.2f}x' if b else '-')"; }
