@@ -31,7 +31,8 @@ fn echo_server() -> SocketAddr {
     addr
 }
 
-/// A bare proxy on a runtime of its own with the harness proxy's two worker threads.
+/// A bare proxy on a runtime of its own with as many worker threads as the harness proxy has
+/// threads (two).
 fn bare_proxy(upstream: SocketAddr) -> SocketAddr {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
