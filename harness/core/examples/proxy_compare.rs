@@ -186,21 +186,14 @@ fn wrk(addr: SocketAddr, seconds: u64, threads: &str) -> Figures {
             .find(|l| l.starts_with(key))
             .and_then(|l| l.split_whitespace().nth(1).map(str::to_string))
     };
+    let rps = field("Requests/sec:")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
     let figures = Figures {
-        rps: field("Requests/sec:")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0.0),
+        rps,
         p50_us: field("50%").map_or(f64::NAN, |v| micros(&v)),
         p99_us: field("99%").map_or(f64::NAN, |v| micros(&v)),
-        cpu_us: 0.0,
-    };
-    let requests = field("Requests/sec:")
-        .and_then(|v| v.parse::<f64>().ok())
-        .unwrap_or(0.0)
-        * seconds as f64;
-    let figures = Figures {
-        cpu_us: (cpu_of(threads) - cpu_before) / 1e3 / requests.max(1.0),
-        ..figures
+        cpu_us: (cpu_of(threads) - cpu_before) / 1e3 / (rps * seconds as f64).max(1.0),
     };
     if figures.rps == 0.0 {
         eprintln!("wrk said:\n{text}{}", String::from_utf8_lossy(&out.stderr));

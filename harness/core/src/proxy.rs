@@ -93,7 +93,7 @@ impl Shards {
         &self.handles[self.turn.fetch_add(1, Ordering::Relaxed) % self.handles.len()]
     }
 
-    /// The runtime the accept loops and the handles' own work run on.
+    /// The runtime every link's accept loop runs on.
     fn first(&self) -> &tokio::runtime::Handle {
         &self.handles[0]
     }
