@@ -97,9 +97,9 @@ fn main() {
     let mut worst = (f64::INFINITY, 0.0f64);
     let mut ratios = Vec::new();
     for round in 1..=rounds {
-        // Each target twice, in mirrored order (direct, bare, proxy, proxy, bare, direct), for
-        // half the time each: a machine that slows or speeds up during a round hurts all three
-        // alike, and the round's figure is each target's mean of its two turns.
+        // Each target `passes` times, in passes of mirrored order (direct, bare, proxy, then
+        // proxy, bare, direct): a machine that slows or speeds up during a round hurts all
+        // three alike, and the round's figure is each target's mean of its turns.
         let mut turns = [Vec::new(), Vec::new(), Vec::new()];
         for pass in 0..passes {
             let order = if pass % 2 == 0 { [0, 1, 2] } else { [2, 1, 0] };
