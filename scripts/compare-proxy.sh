@@ -17,4 +17,4 @@ if ! command -v wrk >/dev/null; then
 fi
 cargo build --quiet --release -p harness --bin test-node --example proxy_compare
 target_dir="${CARGO_TARGET_DIR:-target}"
-exec "$target_dir/release/examples/proxy_compare" "${1:-3}" "${2:-10}" "${3:-1}"
+exec "$target_dir/release/examples/proxy_compare" "$@" # its defaults: 3 10 1

@@ -11,9 +11,9 @@
 //! ```
 //! `scripts/compare-proxy.sh` does both. Needs Debian's `wrk` on the PATH.
 //!
-//! Each round gives every target `seconds` of wrk in turns of `turn` seconds (default 1),
-//! in passes that alternate their order (direct, bare, proxy, then proxy, bare, direct).
-//! Short turns are the point: much of the noise is per wrk run (where its threads, the
+//! Each round gives every target `seconds` of wrk (defaults: 3 rounds of 10 s) in turns of
+//! `turn` seconds (default 1; as many whole turns as fit), in passes that alternate their
+//! order (direct, bare, proxy, then proxy, bare, direct). Short turns are the point: much of the noise is per wrk run (where its threads, the
 //! node's and the proxies' land on the two cores, which holds for a whole run), so ten runs
 //! of a second average it away where two of five seconds do not. Measured on a 2-core
 //! machine, six rounds of 10 s each, same code (issue 13): turns of 5 s gave round ratios of
@@ -94,7 +94,7 @@ fn main() {
         "cpu prx",
         "cpu ratio"
     );
-    let mut worst = (f64::INFINITY, 0.0f64);
+    // Each round's (throughput ratio, added p50 ratio).
     let mut ratios = Vec::new();
     for round in 1..=rounds {
         // Each target `passes` times, in passes of mirrored order (direct, bare, proxy, then
@@ -112,7 +112,6 @@ fn main() {
         // What each proxy adds to the direct p50; a bare proxy that adds nothing measurable
         // counts as adding 1 µs, so the ratio stays finite.
         let added = (p.p50_us - d.p50_us).max(0.0) / (b.p50_us - d.p50_us).max(1.0);
-        worst = (worst.0.min(throughput), worst.1.max(added));
         ratios.push((throughput, added));
         println!(
             "{round:<6} {:>9.0} {:>9.0} {:>9.0} | {:>6.0}µs {:>6.0}µs {:>6.0}µs | {:>8.3}x {:>10.3}x | {:>6.1}µs {:>6.1}µs {:>8.3}x | {}",
@@ -135,6 +134,9 @@ fn main() {
         );
     }
     let n = ratios.len().max(1) as f64;
+    let worst = ratios
+        .iter()
+        .fold((f64::INFINITY, 0.0f64), |w, r| (w.0.min(r.0), w.1.max(r.1)));
     println!(
         "mean of the rounds: throughput {:.3}x the bare proxy's, added p50 {:.3}x",
         ratios.iter().map(|r| r.0).sum::<f64>() / n,
