@@ -12,12 +12,12 @@
 //! `scripts/compare-proxy.sh` does both. Needs Debian's `wrk` on the PATH.
 //!
 //! Each round gives every target `seconds` of wrk (defaults: 3 rounds of 10 s) in turns of
-//! `turn` seconds (default 1; as many whole turns as fit), in passes that alternate their
-//! order (direct, bare, proxy, then proxy, bare, direct). Short turns are the point: much of the noise is per wrk run (where its threads, the
-//! node's and the proxies' land on the two cores, which holds for a whole run), so ten runs
-//! of a second average it away where two of five seconds do not. Measured on a 2-core
-//! machine, six rounds of 10 s each, same code (issue 13): turns of 5 s gave round ratios of
-//! 0.914-1.147x, turns of 1 s 0.984-1.029x.
+//! `turn` seconds (default 1; as many whole turns as fit), in passes that alternate their order
+//! (direct, bare, proxy, then proxy, bare, direct). Short turns are the point: much of the
+//! noise is per wrk run (where its threads, the node's and the proxies' land on the two cores,
+//! which holds for a whole run), so ten runs of a second average it away where two of five
+//! seconds do not. Measured on a 2-core machine, six rounds of 10 s each, same code (issue 13):
+//! turns of 5 s gave round ratios of 0.914-1.147x, turns of 1 s 0.984-1.029x.
 //!
 //! The bare proxy runs on a runtime of its own with as many worker threads as the harness's
 //! proxies have threads (two), so the two proxies get the same share of the machine. Beside
