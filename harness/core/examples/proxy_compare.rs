@@ -1,9 +1,9 @@
-//! The harness proxy against a bare proxy and against no proxy, in one run: `wrk -t2 -c32`
-//! on `GET /health` of the test node, direct, through a bare tokio `copy_bidirectional` proxy
-//! and through a healthy [`harness::Proxy`] link, alternating (mirrored within each round), in rounds. Prints each round's
-//! figures and the two ratios the harness is held to: its throughput over the bare proxy's
-//! (at least 1.0) and the latency it adds to the p50 over what the bare proxy adds (at most
-//! 1.2).
+//! The harness proxy against a bare proxy and against no proxy, in one run: `wrk -t2 -c32` on
+//! `GET /health` of the test node, direct, through a bare tokio `copy_bidirectional` proxy and
+//! through a healthy [`harness::Proxy`] link, alternating (mirrored within each round), in
+//! rounds. Prints each round's figures and the two ratios the harness is held to: its
+//! throughput over the bare proxy's (at least 1.0) and the latency it adds to the p50 over what
+//! the bare proxy adds (at most 1.2).
 //!
 //! ```sh
 //! cargo build --release -p harness --bin test-node --example proxy_compare
